@@ -1,0 +1,1 @@
+"""The ``srft`` command line."""

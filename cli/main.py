@@ -1,0 +1,71 @@
+"""``srft``: one click group; each command lives in its own module and is imported only when used."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from srft_format import __version__
+from srft_format.errors import SrftError
+
+COMMANDS: dict[str, str] = {
+    "validate": "srft_format.cli.format_commands:validate",
+    "schema": "srft_format.cli.format_commands:schema",
+    "info": "srft_format.cli.format_commands:info",
+    "show": "srft_format.cli.show:show",
+    "copy": "srft_format.cli.format_commands:copy",
+}
+"""Command name -> ``module:attribute``. Adding a command is one line here and one module."""
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(__version__, prog_name="srft")
+def cli() -> None:
+    """srft: step-annotated agent trajectories, from agent logs to SRFT training.
+
+    \b
+    A typical session:
+      srft convert runs/ -o my-dataset          # agent logs -> an srft dataset
+      srft info my-dataset                       # what is in it
+      srft annotate my-dataset --critic rules    # label steps
+      srft stats my-dataset                      # reject rates, SFT/RFT/SRFT signal
+      srft train my-dataset --model M --policy srft --output out/
+
+    Every command takes --help.
+    """
+
+
+def main() -> None:
+    """Entry point: bad input ends in one clear line on stderr and exit status 1, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except SrftError as exc:
+        click.secho(f"error: {exc}", fg="red", err=True)
+        sys.exit(1)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except BrokenPipeError:
+        sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""Read and write files of srft records — JSONL (plain, .gz, .zst), Parquet, or one JSON document.
+
+Every error names the file, the line (JSONL) or row (Parquet, from 1), and the JSON path of the field.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import arrow
+from .errors import Problem, SrftError
+from .jsonl import iter_lines, open_input, open_output
+from .models import Annotator, Model, Trajectory
+from .records import dump_record, load_record, parse_record
+from .validate import check_trajectory
+
+M = TypeVar("M", bound=Model)
+
+ROW_GROUP_SIZE = 256
+"""Trajectories per Parquet row group: a few MB each, so column scans skip well and memory stays bounded."""
+
+
+def storage_of(path: str | os.PathLike) -> str:
+    """'parquet', 'jsonl' or 'json' from the file name (compression suffixes allowed on JSON)."""
+    name = os.fspath(path).removesuffix(".gz").removesuffix(".zst")
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(".json"):
+        return "json"
+    return "jsonl"
+
+
+def iter_raw(path: str | os.PathLike) -> Iterator[tuple[int, bytes | dict[str, Any]]]:
+    """``(line_or_row, record)`` pairs: JSONL lines as bytes, Parquet rows and JSON documents as dicts."""
+    name = os.fspath(path)
+    storage = storage_of(path)
+    if storage == "jsonl":
+        yield from iter_lines(path)
+    elif storage == "json":
+        with open_input(path) as stream:
+            data = stream.read()
+        try:
+            doc = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            yield 1, data  # parse_record explains what is wrong
+            return
+        for i, rec in enumerate(doc if isinstance(doc, list) else [doc], start=1):
+            yield i, rec
+    else:
+        yield from _parquet_rows(name)
+
+
+def _parquet_rows(name: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    try:
+        parquet = pq.ParquetFile(name)
+    except (OSError, pa.ArrowException) as exc:
+        raise SrftError(Problem(f"not a readable Parquet file ({exc})", file=name)) from None
+    model = _model_for_columns(parquet.schema_arrow.names)
+    row = 0
+    for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE):
+        for obj in arrow.from_table(batch, model):
+            row += 1
+            yield row, obj
+
+
+def _model_for_columns(columns: list[str]) -> type[Model]:
+    from .models import VerdictRecord
+
+    return VerdictRecord if "annotator" in columns and "messages" not in columns else Trajectory
+
+
+def read_records(path: str | os.PathLike, model: type[M], *,
+                 annotators: Mapping[str, Annotator] | None = None, check: bool = True) -> Iterator[M]:
+    """Validated records of ``path``; the first bad one raises :class:`SrftError` with its location."""
+    name = os.fspath(path)
+    empty = True
+    for loc, raw in iter_raw(path):
+        empty = False
+        try:
+            record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
+        except SrftError as exc:
+            raise SrftError([p.located(name, loc) for p in exc.problems]) from None
+        if check and isinstance(record, Trajectory):
+            problems = check_trajectory(record, annotators)
+            if problems:
+                raise SrftError([p.located(name, loc) for p in problems])
+        yield record
+    if empty:
+        raise SrftError(Problem("empty file: no records", file=name))
+
+
+def find_problems(path: str | os.PathLike, model: type[Model], *,
+                  annotators: Mapping[str, Annotator] | None = None) -> Iterator[Problem]:
+    """Every problem in the file (not only the first), each located by file, line and path."""
+    name = os.fspath(path)
+    empty = True
+    try:
+        for loc, raw in iter_raw(path):
+            empty = False
+            try:
+                record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
+            except SrftError as exc:
+                yield from (p.located(name, loc) for p in exc.problems)
+                continue
+            if isinstance(record, Trajectory):
+                yield from (p.located(name, loc) for p in check_trajectory(record, annotators))
+    except SrftError as exc:
+        yield from (p.located(name) for p in exc.problems)
+        return
+    if empty:
+        yield Problem("empty file: no records", file=name)
+
+
+def write_records(path: str | os.PathLike, records: Iterable[Model], model: type[Model]) -> int:
+    """Write records atomically as JSONL or Parquet (by the file name); returns how many."""
+    if storage_of(path) == "parquet":
+        with ParquetRecordWriter(path, model) as writer:
+            for record in records:
+                writer.write(record)
+            return writer.count
+    with open_output(path) as out:
+        count = 0
+        for record in records:
+            out.write(dump_record(record) + b"\n")
+            count += 1
+        return count
+
+
+class ParquetRecordWriter:
+    """Streams records into a Parquet file, one row group every :data:`ROW_GROUP_SIZE`; atomic on close."""
+
+    def __init__(self, path: str | os.PathLike, model: type[Model], row_group_size: int = ROW_GROUP_SIZE):
+        self.path = Path(path)
+        self.model = model
+        self.row_group_size = row_group_size
+        self.count = 0
+        self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
+        self._writer = pq.ParquetWriter(self._tmp, arrow.schema_of(model), compression="zstd")
+        self._buffer: list[Model] = []
+
+    def write(self, record: Model) -> None:
+        self._buffer.append(record)
+        self.count += 1
+        if len(self._buffer) >= self.row_group_size:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._buffer:
+            self._writer.write_table(arrow.to_table(self._buffer, self.model), row_group_size=self.row_group_size)
+            self._buffer = []
+
+    def close(self) -> None:
+        self._flush()
+        self._writer.close()
+        os.replace(self._tmp, self.path)
+
+    def abort(self) -> None:
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "ParquetRecordWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        self.abort() if exc_type else self.close()

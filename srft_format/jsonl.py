@@ -1,0 +1,93 @@
+"""Streaming JSON Lines in constant memory: plain, gzip (``.gz``) or zstandard (``.zst``), or stdin (``-``)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+import zstandard
+
+from .errors import Problem, SrftError
+
+
+def compression_of(path: str | os.PathLike) -> str | None:
+    name = os.fspath(path)
+    if name.endswith(".gz"):
+        return "gzip"
+    if name.endswith(".zst"):
+        return "zstd"
+    return None
+
+
+@contextmanager
+def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary stream of the decompressed bytes of ``path`` (``-`` reads stdin)."""
+    if os.fspath(path) == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        raw = open(path, "rb")
+    except OSError as exc:
+        raise SrftError(Problem(f"cannot open: {exc.strerror}", file=os.fspath(path))) from None
+    with raw:
+        kind = compression_of(path)
+        if kind == "gzip":
+            with gzip.GzipFile(fileobj=raw) as stream:
+                yield stream  # type: ignore[misc]
+        elif kind == "zstd":
+            with zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True) as stream:
+                yield io.BufferedReader(stream, buffer_size=1 << 20)  # type: ignore[arg-type]
+        else:
+            yield raw
+
+
+def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, line)`` for every non-blank line, numbered from 1; errors name the file."""
+    name = os.fspath(path)
+    with open_input(path) as stream:
+        try:
+            for number, line in enumerate(stream, start=1):
+                if line.strip():
+                    yield number, line
+        except (OSError, EOFError, zstandard.ZstdError) as exc:
+            raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
+
+
+@contextmanager
+def open_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """Write ``path`` atomically: bytes go to a temporary sibling that is renamed into place on success."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as raw:
+            kind = compression_of(target)
+            if kind == "gzip":
+                with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:
+                    yield stream  # type: ignore[misc]
+            elif kind == "zstd":
+                with zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False) as stream:
+                    yield stream  # type: ignore[misc]
+            else:
+                yield raw
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_lines(path: str | os.PathLike, lines: Iterable[bytes]) -> int:
+    """Write one JSON document per line atomically; returns the number of lines."""
+    count = 0
+    with open_output(path) as out:
+        for line in lines:
+            out.write(line)
+            out.write(b"\n")
+            count += 1
+    return count
