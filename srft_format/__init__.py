@@ -2,7 +2,8 @@
 
 from .dataset import Dataset, DatasetWriter, copy_dataset, write_dataset
 from .errors import FormatVersionError, Problem, SrftError
-from .io import find_problems, read_records, write_records
+from .check import find_problems
+from .io import read_records, write_records
 from .models import (FORMAT_VERSION, Action, ActionKind, Agent, Annotator, AnnotatorKind, ExcludeReason, Label,
                      Manifest, Message, Outcome, Provenance, Role, Step, Task, ToolCall, Trajectory, Verdict,
                      VerdictRecord)

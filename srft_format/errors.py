@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+
+_POSITION = re.compile(r"^(?P<reason>.*?):? (?:at )?line (?P<line>\d+) column (?P<column>\d+)(?: \(char \d+\))?$")
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,15 @@ def problems_from_validation_error(error: ValidationError, raw: bytes | None = N
         messages = merged.setdefault(path, [])
         if message not in messages:
             messages.append(message)
-    return [Problem(" or ".join(msgs), path) for path, msgs in merged.items()]
+    return [Problem(_join_alternatives(msgs), path) for path, msgs in merged.items()]
+
+
+def _join_alternatives(messages: list[str]) -> str:
+    """``['Input should be a valid string', 'Input should be a valid array']`` -> one sentence."""
+    prefix = "Input should be "
+    if len(messages) > 1 and all(m.startswith(prefix) for m in messages):
+        return prefix + " or ".join(m.removeprefix(prefix) for m in messages)
+    return "; ".join(messages)
 
 
 def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
@@ -98,7 +109,16 @@ def describe_json_error(detail: str, raw: bytes | None) -> str:
             return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start})"
         if not raw.strip():
             return "empty record"
-    detail = detail.removeprefix("Invalid JSON: ")
-    if "EOF while parsing" in detail:
+    detail = _short_position(detail.removeprefix("Invalid JSON: "))
+    if "unexpected end of data" in detail or "EOF while parsing" in detail:
         return f"truncated JSON ({detail})"
     return f"not valid JSON ({detail})"
+
+
+def _short_position(detail: str) -> str:
+    """``'unexpected end of data: line 1 column 47 (char 46)'`` -> ``'unexpected end of data at column 47'``."""
+    match = _POSITION.match(detail)
+    if not match:
+        return detail
+    where = f"column {match['column']}" if match["line"] == "1" else f"line {match['line']} column {match['column']}"
+    return f"{match['reason']} at {where}"

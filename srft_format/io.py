@@ -86,7 +86,7 @@ def read_records(path: str | os.PathLike, model: type[M], *,
         try:
             record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
         except SrftError as exc:
-            raise SrftError([p.located(name, loc) for p in exc.problems]) from None
+            raise type(exc)([p.located(name, loc) for p in exc.problems]) from None
         if check and isinstance(record, Trajectory):
             problems = check_trajectory(record, annotators)
             if problems:
@@ -94,28 +94,6 @@ def read_records(path: str | os.PathLike, model: type[M], *,
         yield record
     if empty:
         raise SrftError(Problem("empty file: no records", file=name))
-
-
-def find_problems(path: str | os.PathLike, model: type[Model], *,
-                  annotators: Mapping[str, Annotator] | None = None) -> Iterator[Problem]:
-    """Every problem in the file (not only the first), each located by file, line and path."""
-    name = os.fspath(path)
-    empty = True
-    try:
-        for loc, raw in iter_raw(path):
-            empty = False
-            try:
-                record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
-            except SrftError as exc:
-                yield from (p.located(name, loc) for p in exc.problems)
-                continue
-            if isinstance(record, Trajectory):
-                yield from (p.located(name, loc) for p in check_trajectory(record, annotators))
-    except SrftError as exc:
-        yield from (p.located(name) for p in exc.problems)
-        return
-    if empty:
-        yield Problem("empty file: no records", file=name)
 
 
 def write_records(path: str | os.PathLike, records: Iterable[Model], model: type[Model]) -> int:

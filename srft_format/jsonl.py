@@ -54,7 +54,7 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
         try:
             for number, line in enumerate(stream, start=1):
                 if line.strip():
-                    yield number, line
+                    yield number, line.rstrip(b"\r\n")
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
 

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from .errors import FormatVersionError, Problem, SrftError, problems_from_validation_error
+from .errors import FormatVersionError, Problem, SrftError, describe_json_error, problems_from_validation_error
 from .models import FORMAT_MAJOR, FORMAT_MINOR, Model
 
 M = TypeVar("M", bound=Model)
@@ -57,8 +57,8 @@ def parse_record(raw: bytes, model: type[M]) -> M:
         first = error
     try:
         obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise SrftError(problems_from_validation_error(first, raw)) from None
+    except orjson.JSONDecodeError as exc:
+        raise SrftError(Problem(describe_json_error(str(exc), raw))) from None
     if not isinstance(obj, dict):
         raise SrftError(Problem(f"expected a JSON object, got {type(obj).__name__}"))
     return load_record(obj, model, first)
