@@ -23,52 +23,57 @@ def check_trajectory(traj: Trajectory, annotators: Mapping[str, Annotator] | Non
 def _check_messages(traj: Trajectory) -> list[Problem]:
     problems = []
     call_ids: set[str] = set()
+    tool, assistant = Role.tool, Role.assistant
     for i, msg in enumerate(traj.messages):
-        for j, call in enumerate(msg.tool_calls):
-            if msg.role is not Role.assistant:
-                problems.append(Problem(f"tool calls are only allowed on assistant messages, not {msg.role.value}",
-                                        f"messages[{i}].tool_calls[{j}]"))
-            if call.id in call_ids:
-                problems.append(Problem(f"duplicate tool call id {call.id!r}", f"messages[{i}].tool_calls[{j}].id"))
-            call_ids.add(call.id)
-        if msg.role is Role.tool:
-            if msg.tool_call_id is None:
+        role = msg.role
+        if msg.tool_calls:
+            for j, call in enumerate(msg.tool_calls):
+                if role is not assistant:
+                    problems.append(Problem(f"tool calls are only allowed on assistant messages, not {role.value}",
+                                            f"messages[{i}].tool_calls[{j}]"))
+                if call.id in call_ids:
+                    problems.append(Problem(f"duplicate tool call id {call.id!r}",
+                                            f"messages[{i}].tool_calls[{j}].id"))
+                call_ids.add(call.id)
+        answered = msg.tool_call_id
+        if role is tool:
+            if answered is None:
                 problems.append(Problem("a tool message must name the call it answers", f"messages[{i}].tool_call_id"))
-            elif msg.tool_call_id not in call_ids:
-                problems.append(Problem(f"tool result for unknown or later tool call {msg.tool_call_id!r}",
+            elif answered not in call_ids:
+                problems.append(Problem(f"tool result for unknown or later tool call {answered!r}",
                                         f"messages[{i}].tool_call_id"))
-        elif msg.tool_call_id is not None:
+        elif answered is not None:
             problems.append(Problem("only tool messages answer a tool call", f"messages[{i}].tool_call_id"))
     return problems
 
 
 def _check_steps(traj: Trajectory) -> list[Problem]:
     problems = []
-    n_messages = len(traj.messages)
+    messages = traj.messages
+    n_messages = len(messages)
     outputs: dict[int, int] = {}
     for s, step in enumerate(traj.steps):
-        where = f"steps[{s}]"
+        output = step.output
         if step.index != s:
-            problems.append(Problem(f"step index {step.index} does not match its position {s}", f"{where}.index"))
-        if step.output >= n_messages:
-            problems.append(Problem(f"points at message {step.output}, but there are {n_messages} messages",
-                                    f"{where}.output"))
+            problems.append(Problem(f"step index {step.index} does not match its position {s}", f"steps[{s}].index"))
+        if output >= n_messages:
+            problems.append(Problem(f"points at message {output}, but there are {n_messages} messages",
+                                    f"steps[{s}].output"))
         else:
-            if traj.messages[step.output].role is not Role.assistant:
-                role = traj.messages[step.output].role.value
-                problems.append(Problem(f"points at a {role} message; a step's output is an assistant message",
-                                        f"{where}.output"))
-            if step.output in outputs:
-                problems.append(Problem(f"message {step.output} is already the output of step {outputs[step.output]}",
-                                        f"{where}.output"))
-            outputs[step.output] = s
+            if messages[output].role is not Role.assistant:
+                problems.append(Problem(f"points at a {messages[output].role.value} message; a step's output is an "
+                                        "assistant message", f"steps[{s}].output"))
+            if output in outputs:
+                problems.append(Problem(f"message {output} is already the output of step {outputs[output]}",
+                                        f"steps[{s}].output"))
+            outputs[output] = s
         for k, obs in enumerate(step.observations):
             if obs >= n_messages:
                 problems.append(Problem(f"points at message {obs}, but there are {n_messages} messages",
-                                        f"{where}.observations[{k}]"))
-            elif step.output < n_messages and obs <= step.output:
-                problems.append(Problem(f"observation {obs} does not come after the step's output {step.output}",
-                                        f"{where}.observations[{k}]"))
+                                        f"steps[{s}].observations[{k}]"))
+            elif obs <= output < n_messages:
+                problems.append(Problem(f"observation {obs} does not come after the step's output {output}",
+                                        f"steps[{s}].observations[{k}]"))
     return problems
 
 
