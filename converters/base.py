@@ -25,6 +25,8 @@ class SourceRecord:
     """The file's path relative to the input root given to ``srft convert``."""
     offset: int
     """Record number in the file, from 0."""
+    line: int | None = None
+    """Line number (from 1) for JSON Lines files; None for whole documents."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,10 @@ class Converter:
     versions: tuple[str, ...]
     """The source versions it reads, shown by ``srft convert --list``."""
     detect: Callable[[SourceRecord], Detection | None]
-    """Recognise a record (cheaply, from its keys); None when it is not this format."""
+    """Recognise a record (cheaply, from its keys); None when it is not this format.
+
+    A JSON document is offered whole first (``data`` may be a list, e.g. a bare event list); only when no
+    converter claims a list of objects is each element offered as a record of its own."""
     convert: Callable[[SourceRecord, Detection], Iterator[Trajectory]]
     """The srft trajectories of one record (usually one)."""
     description: str = ""
@@ -51,16 +56,17 @@ class Converter:
 
 
 def provenance(converter: Converter, record: SourceRecord, detection: Detection, *,
-               messages: str = "recorded") -> Provenance:
+               origin: str = "recorded") -> Provenance:
+    """Provenance of a converted record; ``origin`` says whether its messages were recorded or reconstructed."""
     return Provenance(source_format=converter.name, source_version=detection.version,
                       converter=f"srft_format.converters.{converter.name.replace('-', '_')}",
                       converter_version=__version__, source_file=record.file, record_offset=record.offset,
-                      record_sha256=sha256_hex(record.raw), messages=messages)  # type: ignore[arg-type]
+                      record_sha256=sha256_hex(record.raw), messages=origin)  # type: ignore[arg-type]
 
 
 def new_trajectory(converter: Converter, record: SourceRecord, detection: Detection, *,
-                   suffix: str = "", messages: str = "recorded", **fields: Any) -> Trajectory:
+                   suffix: str = "", origin: str = "recorded", **fields: Any) -> Trajectory:
     """A trajectory with a deterministic id and full provenance; ``suffix`` separates several per record."""
     raw = record.raw + suffix.encode()
     return Trajectory(format_version=FORMAT_VERSION, id=trajectory_id(converter.name, raw),
-                      provenance=provenance(converter, record, detection, messages=messages), **fields)
+                      provenance=provenance(converter, record, detection, origin=origin), **fields)

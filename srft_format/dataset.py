@@ -194,7 +194,10 @@ class DatasetWriter:
     def __init__(self, path: str | os.PathLike, *, name: str | None = None, mode: str = "create",
                  storage: str = "parquet", compression: str | None = None,
                  trajectories_per_file: int = 10_000, verdicts_per_file: int = 1_000_000,
-                 description: str | None = None, license: str | None = None):
+                 description: str | None = None, license: str | None = None,
+                 known_steps: dict[str, int] | None = None):
+        """``known_steps``: append mode, the step count of each trajectory the caller knows the dataset holds
+        (saves re-reading every trajectory to check verdicts, e.g. on each batch of a long labeling run)."""
         if storage not in STORAGES:
             raise SrftError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
         self.final = Path(path)
@@ -222,7 +225,7 @@ class DatasetWriter:
             extra=dict(old.extra) if old else {})
         self._traj = _PartWriter(self.root, "trajectories", storage, compression, trajectories_per_file)
         self._verd = _PartWriter(self.root, "verdicts", storage, compression, verdicts_per_file)
-        self._steps: dict[str, int] | None = None
+        self._steps: dict[str, int] | None = dict(known_steps) if known_steps is not None and self.base else None
         self._verdict_keys: set[tuple[str, int, str]] | None = None
         self.added = 0
         self.duplicates = 0
@@ -255,6 +258,33 @@ class DatasetWriter:
         counts.verdicts += len(traj.verdicts)
         self.added += 1
         return True
+
+    def new_part_path(self) -> Path:
+        """Where another process may write a trajectory file for :meth:`adopt_part` (parallel conversion)."""
+        folder = self.root / KIND_DIRS["trajectories"]
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"part-{uuid.uuid4().hex[:8]}-00000{self._traj.suffix}"
+
+    def adopt_part(self, path: Path, trajectories: Iterable[tuple[str, int, int]]) -> None:
+        """Take over a trajectory file that another process wrote at :meth:`new_part_path`.
+
+        ``trajectories``: the (id, steps, messages) of its records, none already in the dataset (check with
+        ``in`` first). They count as added; an aborted write removes the file again.
+        """
+        known = self._known_steps()
+        records = list(trajectories)
+        counts = self.manifest.counts
+        for traj_id, steps, messages in records:
+            if traj_id in known:
+                raise SrftError(Problem(f"trajectory {traj_id!r} is already in the dataset", file=str(path)))
+            known[traj_id] = steps
+            counts.steps += steps
+            counts.messages += messages
+        counts.trajectories += len(records)
+        self.added += len(records)
+        self._traj.done.append(DataFile(path=path.relative_to(self.root).as_posix(), kind="trajectories",
+                                        storage=self._traj.storage, records=len(records),  # type: ignore[arg-type]
+                                        bytes=path.stat().st_size, sha256=file_sha256(path)))
 
     def declare_annotator(self, annotator: Annotator) -> None:
         """Register an annotator; the same id with a different definition is refused."""

@@ -1,0 +1,151 @@
+"""Training step time: plain SFT batches vs. SRFT-masked batches, same model, same tokens.
+
+    python bench/train.py                                   # tiny random model, CPU, fp32
+    python bench/train.py --model SmolLM2.gguf --bf16 --device cuda --batch-size 8 --max-length 2048
+
+Both sides train on the same trajectories rendered by the same chat template, so the token ids are identical;
+only the masks and the loss differ:
+
+- ``sft``: the usual SFT recipe. Labels = the ids of every assistant turn, transformers'
+  ``DataCollatorForSeq2Seq`` padding, and the model's built-in cross-entropy (``model(..., labels=...)``).
+- ``srft``: srft's masks for the ``srft`` policy (rejected steps masked, kept in context), srft's
+  :class:`~srft_format.trainers.collate.Collator` and its weighted loss (``weighted_nll``).
+
+Steps alternate between the two (after warm-up) so drift hits both alike; the median step time and tokens/s of
+each are printed, with the ratio srft / sft (goal: 1.0 within noise).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from srft_format.models import (FORMAT_VERSION, Action, Annotator, Message, Outcome, Step, ToolCall,
+                                Trajectory, Verdict)
+from srft_format.policy import TrainingPolicy
+from srft_format.trainers.collate import Collator, as_row
+from srft_format.trainers.loading import load_model, load_tokenizer
+from srft_format.trainers.masks import build_example
+from srft_format.trainers.tiny import write_tiny_model
+from srft_format.trainers.train import weighted_nll
+
+
+def synthetic_trajectory(index: int, steps: int) -> Trajectory:
+    """An unresolved tool-calling trajectory whose odd steps a critic rejected."""
+    messages = [Message(role="system", content="You are a software engineering agent."),
+                Message(role="user", content=f"Issue {index}: the parser drops trailing commas. Fix it.")]
+    step_list, verdicts = [], []
+    for s in range(steps):
+        call = ToolCall(id=f"c{index}-{s}", name="bash",
+                        arguments=json.dumps({"command": f"grep -rn 'comma' src/parser_{s}.py | head -20"}))
+        messages.append(Message(role="assistant", tool_calls=[call],
+                                content=f"Step {s}: I will look at parser_{s}.py for the bug."))
+        messages.append(Message(role="tool", tool_call_id=call.id,
+                                content=f"src/parser_{s}.py:{s}: x = y,\n" * 8))
+        step_list.append(Step(index=s, output=len(messages) - 2, observations=[len(messages) - 1],
+                              actions=[Action(kind="bash", tool="bash", tool_call_id=call.id)]))
+        verdicts.append(Verdict(step=s, annotator="critic", label="incorrect" if s % 2 else "correct"))
+    return Trajectory(format_version=FORMAT_VERSION, id=f"bench-{index}", outcome=Outcome(resolved=False),
+                      messages=messages, steps=step_list,
+                      annotators=[Annotator(id="critic", kind="rule")], verdicts=verdicts)
+
+
+def batches(tokenizer, args):
+    """The same trajectories as an ``sft`` batch (HF collator) and an ``srft`` batch (srft collator)."""
+    from transformers import DataCollatorForSeq2Seq
+
+    trajs = [synthetic_trajectory(i, args.steps_per_trajectory) for i in range(args.batch_size)]
+    options = {"max_length": args.max_length}
+    sft = [build_example(t, tokenizer, TrainingPolicy("sft").step_weights(t), **options) for t in trajs]
+    srft = [build_example(t, tokenizer, TrainingPolicy("srft").step_weights(t), **options) for t in trajs]
+    assert [e.input_ids for e in sft] == [e.input_ids for e in srft], "both sides must see the same tokens"
+    hf = DataCollatorForSeq2Seq(tokenizer, padding=True, return_tensors="pt")
+    sft_batch = hf([{"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels}
+                    for e in sft])
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    srft_batch = Collator(pad)([as_row(e) for e in srft])
+    return dict(sft_batch), srft_batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", help="model directory or .gguf (default: a tiny random Llama)")
+    parser.add_argument("--tokenizer", help="default: the model's")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--steps-per-trajectory", type=int, default=12)
+    parser.add_argument("--iterations", type=int, default=10, help="timed steps per side")
+    parser.add_argument("--warmup", type=int, default=2)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="srft-bench-") as tmp:
+        run(args, args.model or write_tiny_model(tmp))
+
+
+def run(args: argparse.Namespace, model_path: str | Path) -> None:
+    tokenizer = load_tokenizer(args.tokenizer or model_path)
+    model = load_model(model_path, dtype=torch.float32, trainable=True).to(args.device)
+    model.config.use_cache = False
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    sft_batch, srft_batch = batches(tokenizer, args)
+    sft_batch = {k: v.to(args.device) for k, v in sft_batch.items()}
+    srft_batch = {k: v.to(args.device) for k, v in srft_batch.items()}
+    autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16) if args.bf16 else nullcontext()
+
+    def sft_loss():
+        return model(**sft_batch).loss
+
+    def srft_loss():
+        inputs = {k: v for k, v in srft_batch.items() if k not in ("labels", "loss_weights")}
+        total, weight = weighted_nll(model(**inputs).logits, srft_batch["labels"], srft_batch["loss_weights"])
+        return total / weight
+
+    def step(loss_fn) -> float:
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with autocast:
+            loss = loss_fn()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if args.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        return time.perf_counter() - start
+
+    times: dict[str, list[float]] = {"sft": [], "srft": []}
+    for i in range(args.warmup + args.iterations):
+        order = (("sft", sft_loss), ("srft", srft_loss))
+        for name, fn in order if i % 2 else order[::-1]:
+            elapsed = step(fn)
+            if i >= args.warmup:
+                times[name].append(elapsed)
+
+    tokens = sft_batch["input_ids"].numel()
+    trained = {name: int((batch["labels"] != -100).sum())
+               for name, batch in (("sft", sft_batch), ("srft", srft_batch))}
+    precision = "bf16" if args.bf16 else "fp32"
+    print(f"model {model_path} on {args.device} ({precision}); batch {args.batch_size} x "
+          f"{sft_batch['input_ids'].shape[1]} = {tokens} tokens; {args.iterations} timed steps each")
+    medians = {}
+    for name in ("sft", "srft"):
+        medians[name] = statistics.median(times[name])
+        spread = statistics.stdev(times[name]) if len(times[name]) > 1 else 0.0
+        print(f"  {name:5s} step {medians[name] * 1000:8.1f} ms (sd {spread * 1000:.1f})  "
+              f"{tokens / medians[name]:10.0f} tokens/s  trained tokens {trained[name]}")
+    print(f"  ratio srft/sft step time: {medians['srft'] / medians['sft']:.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

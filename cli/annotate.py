@@ -1,0 +1,241 @@
+"""``srft annotate``: label the steps of a dataset with a critic (rules, outcome, an LLM, a local model, humans)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+import click
+
+CRITICS = ("rules", "outcome", "openai", "local", "human")
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(file_okay=False), required=False)
+@click.option("--critic", type=click.Choice(CRITICS), help="Who labels the steps (required).")
+@click.option("--annotator-id", help="Id recorded on every verdict. Default: rules, outcome, llm:MODEL, "
+              "local:MODEL; required for human.")
+@click.option("--limit", type=int, help="Only the first N trajectories.")
+@click.option("--dry-run", is_flag=True, help="Print how many model calls and tokens it would spend; write nothing.")
+@click.option("--prefilter", metavar="ID", help="Skip steps this annotator (e.g. rules) already marked incorrect.")
+@click.option("--batch-size", default=200, show_default=True, help="Commit every N verdicts ...")
+@click.option("--batch-seconds", default=5.0, show_default=True, help="... or every S seconds, whichever first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--rules", "rule_names", help="rules: comma-separated subset of the rules (default: all).")
+@click.option("--list-rules", is_flag=True, help="List the rule critics with their rationale and exit.")
+@click.option("--base-url", envvar="OPENAI_BASE_URL", help="openai: the endpoint, e.g. http://localhost:8000/v1 "
+              "[env OPENAI_BASE_URL].")
+@click.option("--model", help="openai: model name at the endpoint. local: model directory or .gguf "
+              "(default: the bundled SmolLM2-135M-Instruct).")
+@click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
+              help="openai: the environment variable holding the API key (the key is never written to disk).")
+@click.option("--concurrency", default=16, show_default=True,
+              help="Trajectories in flight; for openai also the most requests in flight.")
+@click.option("--max-retries", default=4, show_default=True, help="openai: retries on 429/5xx/timeouts.")
+@click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
+@click.option("--max-requests", type=int, help="openai: stop after this many requests (cached answers are free).")
+@click.option("--max-cost", type=float, help="openai: stop before spending more than this many US dollars.")
+@click.option("--price-in", default=0.0, show_default=True, help="openai: US dollars per 1M prompt tokens.")
+@click.option("--price-out", default=0.0, show_default=True, help="openai: US dollars per 1M completion tokens.")
+@click.option("--temperature", default=0.0, show_default=True, help="openai: sampling temperature.")
+@click.option("--max-tokens", default=256, show_default=True, help="openai: completion tokens per answer.")
+@click.option("--mode", type=click.Choice(["per-step", "trajectory"]), default="per-step", show_default=True,
+              help="openai: one call per step, or one call per trajectory window (JSON list; far fewer tokens).")
+@click.option("--template", help="openai/local: prompt template name (default per mode; see annotators/prompts).")
+@click.option("--max-context-tokens", type=int, help="openai/local: cut prompts to this many tokens "
+              "(task + recent steps + the step; recorded in each verdict). Default 8192 (openai), 1024 (local).")
+@click.option("--observation/--no-observation", default=True, show_default=True,
+              help="per-step: show the critic the environment's answer to the judged step.")
+@click.option("--export-sheet", type=click.Path(dir_okay=False), help="human: write a labeling sheet (.csv or "
+              ".jsonl) of every step, with context, and exit.")
+@click.option("--import-sheet", type=click.Path(dir_okay=False, exists=True),
+              help="human: read a filled-in sheet back as verdicts.")
+def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, limit: int | None, dry_run: bool,
+             prefilter: str | None, batch_size: int, batch_seconds: float, as_json: bool, **options: Any) -> None:
+    """Label each step of DATASET correct / incorrect / neutral with a critic; verdicts go to sidecar files.
+
+    Re-running resumes: steps this annotator already labeled are skipped. Verdicts are committed in batches,
+    so a run that is killed keeps all but the last batch. A run stopped early (budget spent, endpoint
+    failing) keeps its work and exits with status 2: run it again to continue.
+
+    \b
+    Critics:
+      rules    cheap checks on the log (see --list-rules); only ever says incorrect
+      outcome  every step of a resolved trajectory is correct (RFT as verdicts)
+      openai   any OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp, Ollama, OpenAI)
+      local    a transformers model on this machine (default: SmolLM2-135M, a pipeline check, not a judge)
+      human    export a labeling sheet, then import it filled in
+
+    \b
+    Examples:
+      srft annotate --list-rules
+      srft annotate data --critic rules
+      srft annotate data --critic outcome
+      OPENAI_API_KEY=sk-... srft annotate data --critic openai --model gpt-4o-mini \\
+          --base-url https://api.openai.com/v1 --max-cost 5 --price-in 0.15 --price-out 0.6 --prefilter rules
+      srft annotate data --critic openai --model qwen --base-url http://localhost:8000/v1 --dry-run
+      srft annotate data --critic local --limit 2
+      srft annotate data --critic human --annotator-id alice --export-sheet alice.csv
+      srft annotate data --critic human --annotator-id alice --import-sheet alice.csv
+    """
+    from srft_format.annotators.runner import AnnotationRun
+
+    if options["list_rules"]:
+        from srft_format.annotators.rules import RULES, rule_doc
+
+        for name in RULES:
+            click.echo(f"{name}: {rule_doc(name)}")
+        return
+    if not dataset or not critic:
+        raise click.UsageError("give a DATASET and a --critic")
+    if critic == "human" and options["export_sheet"]:
+        _export_sheet(dataset, options["export_sheet"], limit)
+        return
+    made = _make_critic(critic, annotator_id, dataset, dry_run, options)
+    run = AnnotationRun(dataset, made, prefilter=prefilter, limit=limit)
+    if dry_run:
+        _print_plan(run, options, as_json)
+        return
+    stats = _run_with_progress(run, options["concurrency"], batch_size, batch_seconds)
+    _print_summary(run, stats, as_json)
+    if stats.stopped:
+        click.secho(f"stopped early: {stats.stopped}; run the same command again to continue", fg="yellow",
+                    err=True)
+        sys.exit(2)
+
+
+def _make_critic(kind: str, annotator_id: str | None, dataset: str, dry_run: bool, options: dict[str, Any]) -> Any:
+    if kind == "rules":
+        from srft_format.annotators.rules import RULES, RuleCritic
+
+        names = [n.strip() for n in options["rule_names"].split(",")] if options["rule_names"] else list(RULES)
+        return RuleCritic(annotator_id or "rules", names)
+    if kind == "outcome":
+        from srft_format.annotators.outcome import OutcomeCritic
+
+        return OutcomeCritic(annotator_id or "outcome")
+    if kind == "human":
+        from srft_format.annotators.human import HumanSheetCritic
+
+        if not annotator_id or not options["import_sheet"]:
+            raise click.UsageError("--critic human needs --annotator-id and --export-sheet or --import-sheet")
+        from srft_format.dataset import Dataset
+
+        critic = HumanSheetCritic(annotator_id, options["import_sheet"])
+        critic.check_steps({t.id: len(t.steps) for t in Dataset.open(dataset).trajectories()})
+        return critic
+    if kind == "local":
+        from pathlib import Path
+
+        from srft_format.annotators.local import LocalCritic
+
+        model = options["model"]
+        name = Path(model).name if model else "smollm2-135m"
+        return LocalCritic(annotator_id or f"local:{name}", model,
+                           max_context_tokens=options["max_context_tokens"] or 1024,
+                           with_observation=options["observation"], template=options["template"])
+    return _openai_critic(annotator_id, dataset, dry_run, options)
+
+
+def _openai_critic(annotator_id: str | None, dataset: str, dry_run: bool, options: dict[str, Any]) -> Any:
+    from srft_format.annotators.budget import Budget
+    from srft_format.annotators.cache import ResponseCache, cache_path
+    from srft_format.annotators.chat_http import OpenAIChat, api_key_from_env
+    from srft_format.annotators.llm import LLMCritic
+
+    if not options["base_url"] or not options["model"]:
+        raise click.UsageError("--critic openai needs --base-url (or OPENAI_BASE_URL) and --model")
+    if options["max_cost"] is not None and not (options["price_in"] or options["price_out"]):
+        raise click.UsageError("--max-cost needs --price-in/--price-out (US dollars per 1M tokens)")
+    ident = annotator_id or f"llm:{options['model']}"
+    api_key = "dry-run" if dry_run else api_key_from_env(options["api_key_env"])
+    budget = Budget(options["max_requests"], options["max_cost"], options["price_in"], options["price_out"])
+    chat = OpenAIChat(base_url=options["base_url"], model=options["model"], api_key=api_key, budget=budget,
+                      cache=ResponseCache(cache_path(dataset, ident)), concurrency=options["concurrency"],
+                      max_retries=options["max_retries"], timeout=options["timeout"],
+                      temperature=options["temperature"])
+    return LLMCritic(ident, chat, mode=options["mode"], template=options["template"],
+                     max_context_tokens=options["max_context_tokens"] or 8192, max_tokens=options["max_tokens"],
+                     with_observation=options["observation"])
+
+
+def _export_sheet(dataset: str, path: str, limit: int | None) -> None:
+    from itertools import islice
+
+    from srft_format.annotators.human import sheet_rows, write_sheet
+    from srft_format.dataset import Dataset
+
+    trajectories = islice(Dataset.open(dataset).trajectories(), limit)
+    rows = write_sheet(path, sheet_rows(trajectories))
+    click.echo(f"wrote {rows} steps to {path}: fill in 'label' (correct/incorrect/neutral/unknown), then "
+               f"import it with --import-sheet", err=True)
+
+
+def _print_plan(run: Any, options: dict[str, Any], as_json: bool) -> None:
+    calls = run.plan()
+    fresh = [c for c in calls if not c.cached]
+    stats = run.stats
+    budget = getattr(getattr(run.critic, "chat", None), "budget", None)
+    plan = {"steps_to_label": stats.total_steps - stats.already_done - stats.excluded - stats.prefiltered,
+            "already_labeled": stats.already_done, "excluded": stats.excluded, "prefiltered": stats.prefiltered,
+            "calls": len(fresh), "cached_calls": len(calls) - len(fresh),
+            "prompt_tokens": sum(c.prompt_tokens for c in fresh),
+            "max_completion_tokens": sum(c.max_completion_tokens for c in fresh)}
+    if budget is not None:
+        plan["max_cost_usd"] = round(budget.price(plan["prompt_tokens"], plan["max_completion_tokens"]), 6)
+    if as_json:
+        click.echo(json.dumps(plan, indent=2))
+    else:
+        for key, value in plan.items():
+            click.echo(f"{key.replace('_', ' ')}: {value}")
+        click.echo("(dry run: nothing was sent or written; prompt tokens are estimated)", err=True)
+
+
+def _run_with_progress(run: Any, concurrency: int, batch_size: int, batch_seconds: float) -> Any:
+    from functools import partial
+
+    from srft_format.annotators.runner import annotate as run_annotation
+
+    job = partial(run_annotation, run, concurrency=concurrency, batch_steps=batch_size, batch_seconds=batch_seconds)
+    if not sys.stderr.isatty():
+        return asyncio.run(job())
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True)) as bar:
+        task = bar.add_task(run.critic.id, total=run.stats.total_steps)
+
+        def update(stats: Any) -> None:
+            counts = " ".join(f"{label}={n}" for label, n in sorted(stats.labels.items()))
+            bar.update(task, completed=stats.seen, description=f"{run.critic.id} {counts}")
+
+        return asyncio.run(job(progress=update))
+
+
+def _print_summary(run: Any, stats: Any, as_json: bool) -> None:
+    summary: dict[str, Any] = {"annotator": run.critic.id, "labeled": stats.labeled, "labels": dict(stats.labels),
+                               "committed": stats.committed, "batches": stats.batches,
+                               "already_labeled": stats.already_done, "excluded": stats.excluded,
+                               "prefiltered": stats.prefiltered, "no_verdict": stats.passed,
+                               "stopped": stats.stopped}
+    chat = getattr(run.critic, "chat", None)
+    if chat is not None:
+        calls = chat.stats
+        summary.update(requests=calls.sent, retries=calls.retries, cache_hits=calls.cache_hits,
+                       prompt_tokens=calls.prompt_tokens, completion_tokens=calls.completion_tokens,
+                       cost_usd=round(chat.budget.cost, 6), errors=calls.errors)
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    labels = ", ".join(f"{n} {label}" for label, n in sorted(stats.labels.items())) or "none"
+    click.echo(f"{run.critic.id}: labeled {stats.labeled} steps ({labels}); committed in {stats.batches} batches")
+    click.echo(f"skipped: {stats.already_done} already labeled, {stats.excluded} excluded, "
+               f"{stats.prefiltered} prefiltered; {stats.passed} examined without a verdict")
+    if chat is not None:
+        click.echo(f"requests: {summary['requests']} sent, {summary['retries']} retries, {summary['cache_hits']} "
+                   f"cached; tokens: {summary['prompt_tokens']} in, {summary['completion_tokens']} out; "
+                   f"cost ${summary['cost_usd']:.4f}")
+

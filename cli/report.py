@@ -1,0 +1,40 @@
+"""``srft report``: reject rates and training signal as one self-contained HTML page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from srft_format.jsonl import open_output
+from srft_format.query import open_views
+from srft_format.report import build_report
+
+from .options import policy_from_options, policy_options
+
+
+@click.command()
+@click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=Path("report.html"),
+              show_default=True, help="The HTML file to write.")
+@click.option("--title", help="The page title (default: the dataset names).")
+@click.option("--open", "open_it", is_flag=True, help="Open the page in a browser when written.")
+@policy_options
+def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: bool, **policy: Any) -> None:
+    """Write one self-contained HTML page (plots inline) with the figures of `srft stats`: reject rate by
+    step position, steps per trajectory, reject rate per repository, and SFT / RFT / SRFT training signal.
+
+    \b
+    Examples:
+      srft report my-dataset -o report.html --open
+      srft report my-dataset --annotator critic-a -o critic-a.html
+    """
+    training = policy_from_options(**policy)
+    con = open_views(datasets, policy=training)
+    page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training)
+    with open_output(output) as out:
+        out.write(page.encode())
+    click.echo(f"wrote {output}", err=True)
+    if open_it:
+        click.launch(str(output.resolve()))

@@ -1,0 +1,93 @@
+"""``srft stats``: reject rates and the SFT / RFT / SRFT training signal of datasets."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+import orjson
+from rich.console import Console
+
+from srft_format.policy import TrainingPolicy
+from srft_format.query import open_views
+from srft_format.stats import BY_CHOICES, FIGURES, prepare, run_figure
+
+from .options import policy_from_options, policy_options
+from .query import output_console, render_table
+
+TITLES = {
+    "overview": "Trajectories",
+    "verdicts": "Verdicts by annotator (inline and sidecar)",
+    "reject_rate": "Step reject rate: incorrect / (correct + incorrect)",
+    "reject_by_position": "Reject rate by relative position in the trajectory (deciles)",
+    "training_signal": "Training signal: assistant steps and completion tokens trained",
+}
+
+FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "tokens_share": ".1%",
+           "steps_per_trajectory": ".2f", "cost": ".4f", "mean_score": ".3f", "weighted_steps": ".1f"}
+
+
+@click.command()
+@click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--by", type=click.Choice(BY_CHOICES),
+              help="Break the figures down by this (agent: the scaffold; annotator: the reject rates).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@policy_options
+def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) -> None:
+    """Reject rates and training signal: how many steps the critic rejects, where, and how much
+    signal SRFT keeps that RFT throws away.
+
+    Figures: trajectories, resolved rate, steps and tokens; the verdict distribution; the step reject rate
+    under the chosen policy; the reject rate by relative position (deciles); and the assistant steps and
+    tokens trainable under SFT, RFT and SRFT. Each figure is one SQL file you can read and reuse:
+    srft_format/sql/stats_*.sql, over the views of `srft query`.
+
+    \b
+    Examples:
+      srft stats my-dataset
+      srft stats my-dataset --by repo
+      srft stats my-dataset --annotator critic-a --annotator rules --resolution priority
+      srft stats my-dataset --by annotator --format json > stats.json
+    """
+    training = policy_from_options(**policy)
+    con = open_views(datasets, policy=training)
+    figures = {}
+    with Console(stderr=True).status("resolving verdicts and weighing steps...") as status:  # on a terminal
+        prepare(con, by)
+        for name in FIGURES:
+            status.update(f"computing {TITLES[name].split(':')[0].lower()}...")
+            figures[name] = run_figure(con, name, by)
+    if fmt == "json":
+        doc = {"datasets": list(datasets), "by": by, "policy": training.to_dict(), **figures}
+        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        return
+    console = output_console()
+    console.print(f"[bold]policy[/bold] {describe_policy(training)}", highlight=False)
+    for name, rows in figures.items():
+        console.print()
+        if rows:
+            columns = list(rows[0])
+            console.print(render_table(columns, [tuple(r.values()) for r in rows], TITLES[name], FORMATS))
+        else:
+            console.print(f"[bold]{TITLES[name]}[/bold]: nothing to count")
+    if by is None:
+        console.print()
+        console.print(signal_summary(figures["training_signal"]), highlight=False)
+
+
+def describe_policy(policy: TrainingPolicy) -> str:
+    annotators = ", ".join(policy.verdicts.annotators) or "all (by id)"
+    threshold = f" {policy.verdicts.threshold}" if policy.verdicts.resolution.value == "threshold" else ""
+    return (f"{policy.name}; verdicts: {policy.verdicts.resolution.value}{threshold} over {annotators}; "
+            f"unlabeled steps: {policy.unlabeled}{'; soft weights' if policy.soft else ''}")
+
+
+def signal_summary(rows: list[dict[str, Any]]) -> str:
+    """One sentence: what RFT discards and what SRFT keeps of it."""
+    steps = {row["policy"]: row["steps"] for row in rows}
+    discarded = steps["sft"] - steps["rft"]
+    kept = steps["srft"] - steps["rft"]
+    share = f" ({kept / discarded:.1%} of them)" if discarded else ""
+    return (f"RFT trains {steps['rft']} of the {steps['sft']} steps SFT trains, discarding {discarded}; "
+            f"SRFT trains {steps['srft']}: it keeps {kept} of the steps RFT discards{share}.")

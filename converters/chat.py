@@ -1,0 +1,115 @@
+"""OpenAI/litellm-style chat message dicts -> srft :class:`Message` s, every other key kept in ``extra``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from srft_format.errors import Problem, SrftError
+from srft_format.models import ImagePart, Message, Role, TextPart, ToolCall
+
+ROLES = {r.value for r in Role}
+MAPPED_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "name", "reasoning_content"))
+
+
+def content_of(content: Any, path: str) -> tuple[str | list[TextPart | ImagePart] | None, dict[str, Any]]:
+    """Message content as srft content, plus the extra keys of its parts (``{part index: {key: value}}``)."""
+    if content is None or isinstance(content, str):
+        return content, {}
+    if not isinstance(content, list):
+        raise SrftError(Problem(f"expected a string or a list of parts, got {type(content).__name__}", path))
+    parts: list[TextPart | ImagePart] = []
+    part_extra: dict[str, Any] = {}
+    for i, part in enumerate(content):
+        if isinstance(part, str):
+            parts.append(TextPart(type="text", text=part))
+            part_extra[str(i)] = {"bare_string": True}
+            continue
+        if not isinstance(part, dict):
+            raise SrftError(Problem(f"expected a content part object, got {type(part).__name__}",
+                                    f"{path}[{i}]"))
+        kind = part.get("type")
+        if kind == "text" and isinstance(part.get("text"), str):
+            parts.append(TextPart(type="text", text=part["text"]))
+            rest = {k: v for k, v in part.items() if k not in ("type", "text")}
+        elif kind in ("image_url", "image"):
+            image = part.get("image_url", part)
+            url = image.get("url") if isinstance(image, dict) else image
+            if not isinstance(url, str):
+                raise SrftError(Problem("image part without a URL", f"{path}[{i}]"))
+            detail = image.get("detail") if isinstance(image, dict) else None
+            parts.append(ImagePart(type="image", url=url, detail=detail))
+            rest = {k: v for k, v in part.items() if k not in ("type", "image_url", "url", "detail")}
+            if kind == "image_url":
+                rest["type"] = kind
+        else:
+            raise SrftError(Problem(f"unsupported content part type {kind!r}", f"{path}[{i}].type"))
+        if rest:
+            part_extra[str(i)] = rest
+    return parts, part_extra
+
+
+def text_of(content: Any) -> str:
+    """The text of source content (a string or a list of text parts), for comparisons and parsing."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p if isinstance(p, str) else str(p.get("text", ""))
+                       for p in content if isinstance(p, (str, dict)))
+    return ""
+
+
+def tool_calls_of(calls: Any, path: str) -> tuple[list[ToolCall], list[dict[str, Any]]]:
+    """litellm/OpenAI tool calls as srft tool calls, plus each call's unmapped keys (e.g. ``index``)."""
+    if not calls:
+        return [], []
+    if not isinstance(calls, list):
+        raise SrftError(Problem(f"expected a list, got {type(calls).__name__}", path))
+    out: list[ToolCall] = []
+    rest: list[dict[str, Any]] = []
+    for i, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(call.get("id"), str):
+            raise SrftError(Problem("a tool call needs an 'id' and a 'function'", f"{path}[{i}]"))
+        arguments = function.get("arguments", "")
+        if not isinstance(arguments, str):  # some providers give an object; srft keeps the JSON text
+            arguments = orjson.dumps(arguments).decode()
+        out.append(ToolCall(id=call["id"], name=str(function.get("name", "")), arguments=arguments))
+        left = {k: v for k, v in call.items() if k not in ("id", "function", "type")}
+        left.update({f"function.{k}": v for k, v in function.items() if k not in ("name", "arguments")})
+        if call.get("type", "function") != "function":
+            left["type"] = call["type"]
+        rest.append(left)
+    return out, rest
+
+
+def chat_message(item: Any, path: str, *, role: str | None = None,
+                 skip: frozenset[str] = frozenset()) -> Message:
+    """One chat message dict as a :class:`Message`; keys not mapped (and not in ``skip``) go to ``extra``.
+
+    A ``tool`` message that names no call becomes a ``user`` message (``extra.role = "tool"``), since srft
+    tool messages must answer an earlier tool call.
+    """
+    if not isinstance(item, dict):
+        raise SrftError(Problem(f"expected a message object, got {type(item).__name__}", path))
+    role = role or item.get("role")
+    if role not in ROLES:
+        raise SrftError(Problem(f"unknown role {role!r}", f"{path}.role"))
+    content, part_extra = content_of(item.get("content"), f"{path}.content")
+    calls, call_extra = tool_calls_of(item.get("tool_calls"), f"{path}.tool_calls")
+    extra = {k: v for k, v in item.items() if k not in MAPPED_KEYS and k not in skip}
+    if part_extra:
+        extra["content_parts"] = part_extra
+    if any(call_extra):
+        extra["tool_calls"] = call_extra
+    tool_call_id = item.get("tool_call_id")
+    if role == "tool" and not tool_call_id:
+        role, extra["role"] = "user", "tool"
+    elif role != "tool" and tool_call_id:
+        extra["tool_call_id"] = tool_call_id
+    reasoning = item.get("reasoning_content")
+    return Message(role=role, content=content, reasoning=reasoning if isinstance(reasoning, str) else None,
+                   tool_calls=calls, tool_call_id=tool_call_id if role == "tool" else None,
+                   name=item.get("name") if isinstance(item.get("name"), str) else None, extra=extra)
+

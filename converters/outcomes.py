@@ -1,0 +1,197 @@
+"""Join ``resolved`` from SWE-bench evaluation output onto trajectories (``srft convert --eval PATH``).
+
+Readable evaluation files (detected from their content, not their names):
+
+* per-instance ``report.json`` of the SWE-bench harness (``logs/run_evaluation/<run>/<model>/<id>/``):
+  ``{instance_id: {resolved, tests_status: {FAIL_TO_PASS: {success, failure}, PASS_TO_PASS: ...}}}``;
+* run summaries ``<model>.<run_id>.json`` (harness) and OpenHands ``report.json``: ``resolved_ids``,
+  ``unresolved_ids``, ``empty_patch_ids``, ``error_ids`` (the last two count as not resolved);
+* OpenHands ``output.swebench_eval.jsonl`` (``test_result.report.resolved``) and ``output.jsonl`` rows that
+  ``update_output_with_eval.py`` gave a top-level ``report``.
+
+A directory is searched recursively for ``*.json`` / ``*.jsonl`` (also ``.gz`` / ``.zst``); files there
+that are no evaluation output are skipped, while a file named directly must be one. An instance that no
+evaluation mentions keeps ``resolved = null``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from srft_format.errors import Problem, SrftError, describe_json_error
+from srft_format.jsonl import iter_lines, open_input
+from srft_format.models import Evaluation, Trajectory
+
+EVAL_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".json.zst", ".jsonl.zst")
+EVALUATION_REFUSAL = ("this is SWE-bench evaluation output (resolved per instance), not a trajectory: "
+                      "give it to --eval")
+TRAJECTORY_KEYS = frozenset({"history", "messages", "trajectory"})
+SUMMARY_LISTS = {"resolved_ids": True, "unresolved_ids": False, "empty_patch_ids": False, "error_ids": False}
+"""Run-summary id lists and the ``resolved`` they imply (the harness counts empty/errored as unresolved)."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """What one evaluation says about one instance."""
+
+    resolved: bool
+    source: str
+    """The evaluation file (and which list or field of it)."""
+    fail_to_pass: list[str] | None = None
+    pass_to_pass: list[str] | None = None
+    tests_failed: list[str] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Outcomes = dict[str, EvalResult]
+"""Instance id -> its evaluation; a later file overrides an earlier one for the same instance."""
+
+
+class NotEvaluation(Exception):
+    """A document that is no evaluation output (skipped when found while searching a directory)."""
+
+
+def load_outcomes(paths: Iterable[str | os.PathLike]) -> Outcomes:
+    """Every instance result in the evaluation files or directories ``paths``, in order."""
+    outcomes: Outcomes = {}
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(EVAL_SUFFIXES)):
+                try:
+                    outcomes.update(read_eval_file(file))
+                except NotEvaluation:
+                    continue
+        else:
+            try:
+                outcomes.update(read_eval_file(path))
+            except NotEvaluation as exc:
+                raise SrftError(Problem(f"not a SWE-bench evaluation file: {exc}", file=str(path))) from None
+    return outcomes
+
+
+def read_eval_file(path: Path) -> Outcomes:
+    """The results in one file; :class:`NotEvaluation` when it holds none."""
+    name = str(path)
+    if path.name.removesuffix(".gz").removesuffix(".zst").endswith(".jsonl"):
+        results: Outcomes = {}
+        for line, raw in iter_lines(path):
+            results.update(_eval_row(_loads(raw, name, line), f"{name}:{line}", name, line))
+        if not results:
+            raise NotEvaluation("no line has an instance_id with a report")
+        return results
+    with open_input(path) as stream:
+        raw = stream.read()
+    return _document(_loads(raw, name, None), name)
+
+
+def _loads(raw: bytes, file: str, line: int | None) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise SrftError(Problem(describe_json_error(str(exc), raw), file=file, line=line)) from None
+
+
+def _document(data: Any, source: str) -> Outcomes:
+    if isinstance(data, dict) and any(key in data for key in SUMMARY_LISTS):
+        return _summary(data, source)
+    if isinstance(data, dict) and data and all(_is_instance_report(v) for v in data.values()):
+        return {iid: _instance_report(report, source) for iid, report in data.items()}
+    if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
+        results: Outcomes = {}
+        for i, row in enumerate(data):
+            results.update(_eval_row(row, f"{source}[{i}]", source, None))
+        if results:
+            return results
+    raise NotEvaluation("expected a report.json ({instance_id: {resolved, tests_status}}), a run summary "
+                        "(resolved_ids / unresolved_ids) or OpenHands eval rows (instance_id + report)")
+
+
+def evaluation_refusal(data: Any) -> str | None:
+    """Why a record of evaluation output is not converted (for ``srft convert``); None for anything else."""
+    rows = data if isinstance(data, list) else [data]
+    if any(isinstance(row, dict) and not TRAJECTORY_KEYS.isdisjoint(row) for row in rows):
+        return None
+    try:
+        found = _eval_row(data, "", "", None) if isinstance(data, dict) and "instance_id" in data \
+            else _document(data, "")
+    except (NotEvaluation, SrftError):
+        return None
+    return EVALUATION_REFUSAL if found else None
+
+
+def _summary(data: Mapping[str, Any], source: str) -> Outcomes:
+    results: Outcomes = {}
+    for key, resolved in SUMMARY_LISTS.items():
+        ids = data.get(key) or []
+        if not isinstance(ids, list):
+            raise SrftError(Problem(f"expected a list of instance ids, got {type(ids).__name__}", key,
+                                    source))
+        for iid in ids:
+            results[str(iid)] = EvalResult(resolved=resolved, source=f"{source} ({key})")
+    return results
+
+
+def _is_instance_report(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("resolved"), bool)
+
+
+def _instance_report(report: Mapping[str, Any], source: str) -> EvalResult:
+    status = report.get("tests_status") or {}
+    f2p, p2p = status.get("FAIL_TO_PASS") or {}, status.get("PASS_TO_PASS") or {}
+    extra = {k: v for k, v in report.items() if k not in ("resolved", "tests_status")}
+    other = {k: v for k, v in status.items() if k not in ("FAIL_TO_PASS", "PASS_TO_PASS")}
+    if other:
+        extra["tests_status"] = other
+    return EvalResult(
+        resolved=report["resolved"], source=source,
+        fail_to_pass=_tests(f2p) if status else None, pass_to_pass=_tests(p2p) if status else None,
+        tests_failed=[*f2p.get("failure", []), *p2p.get("failure", [])] if status else None, extra=extra)
+
+
+def _tests(group: Mapping[str, Any]) -> list[str]:
+    return [*group.get("success", []), *group.get("failure", [])]
+
+
+def _eval_row(row: Any, where: str, file: str, line: int | None) -> Outcomes:
+    """An OpenHands eval row: ``test_result.report`` (eval_infer) or a top-level ``report``."""
+    if not isinstance(row, dict) or "instance_id" not in row:
+        return {}
+    test_result = row.get("test_result") if isinstance(row.get("test_result"), dict) else {}
+    report = row.get("report") if isinstance(row.get("report"), dict) else test_result.get("report")
+    if not isinstance(report, dict) or "resolved" not in report:
+        return {}
+    if not isinstance(report["resolved"], (bool, int)):
+        raise SrftError(Problem(f"expected true/false, got {report['resolved']!r}", "report.resolved",
+                                file, line))
+    extra = {k: v for k, v in report.items() if k != "resolved"}
+    return {str(row["instance_id"]): EvalResult(resolved=bool(report["resolved"]), source=where, extra=extra)}
+
+
+def apply_outcomes(traj: Trajectory, outcomes: Mapping[str, EvalResult]) -> Trajectory:
+    """Set ``outcome.resolved`` and ``outcome.evaluation`` of ``traj`` (in place) from its instance's result.
+
+    A trajectory whose instance no evaluation mentions is returned unchanged (``resolved`` stays what the
+    source said, usually null). A value the source itself recorded and the evaluation contradicts is kept
+    in ``evaluation.extra.source_resolved``.
+    """
+    result = outcomes.get(traj.task.instance_id or "")
+    if result is None:
+        return traj
+    extra = dict(result.extra)
+    if traj.outcome.resolved is not None and traj.outcome.resolved != result.resolved:
+        extra["source_resolved"] = traj.outcome.resolved
+    if traj.outcome.evaluation is not None:
+        extra["source_evaluation"] = traj.outcome.evaluation.model_dump(exclude_defaults=True)
+    traj.outcome.resolved = result.resolved
+    traj.outcome.evaluation = Evaluation(source=result.source, fail_to_pass=result.fail_to_pass,
+                                         pass_to_pass=result.pass_to_pass, tests_failed=result.tests_failed,
+                                         extra=extra)
+    return traj
+

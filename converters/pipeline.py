@@ -1,0 +1,512 @@
+"""``srft convert``: source files in, one srft dataset out.
+
+For each file: split it into records (:mod:`.reader`), choose a converter for each record (each converter's
+``detect``, in registry order, or the one named by ``--from``), convert, check every trajectory, and add
+it to the dataset (appending dedups by trajectory id). Files of a run that hold no trajectory (predictions,
+configurations, exit statuses: :mod:`.run_files`) are recognised and skipped with a reason; the patches of
+predictions files fill in trajectories that record none. With ``jobs > 1`` worker processes
+convert batches of files and write each batch as a part file of the dataset, which adopts the parts in
+input order: the output order is always the input order, whatever ``jobs``.
+
+``on_error="fail"`` stops at the first bad record and leaves no dataset (or the old one untouched);
+``"skip"`` converts the rest and writes every problem to ``conversion-errors.jsonl`` in the dataset.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from srft_format.dataset import DatasetWriter, is_dataset
+from srft_format.errors import Problem, SrftError, problems_from_validation_error
+from srft_format.io import read_records, write_records
+from srft_format.jsonl import open_output
+from srft_format.models import Trajectory
+from srft_format.redact import MARKER, is_redacted, redact_trajectory, redaction_marker
+from srft_format.validate import check_trajectory
+
+from . import predictions, run_files
+from .base import Converter, Detection, SourceRecord
+from .outcomes import Outcomes, apply_outcomes, load_outcomes
+from .reader import InputFile, RecordError, expand_inputs, is_list_of_objects, iter_records, split_list
+from .registry import CONVERTERS, converters, get_converter
+
+ERROR_REPORT = "conversion-errors.jsonl"
+BATCH_BYTES = 32 * 2**20
+"""Input bytes a worker converts into one part file of the dataset (with ``jobs > 1``)."""
+ON_ERROR = ("fail", "skip")
+GC_THRESHOLDS = (100_000, 50, 1000)
+"""Cyclic-GC thresholds while converting: the millions of short-lived objects of parsed JSON otherwise trigger
+collections that rescan every live object (a third of the run), while conversion creates no cycles."""
+
+
+@dataclass
+class FileResult:
+    """What converting one file gave: its trajectories, how each record was recognised, what went wrong."""
+
+    name: str
+    trajectories: list[Trajectory] = field(default_factory=list)
+    detections: dict[tuple[str, str], str] = field(default_factory=dict)
+    """``(format, version) -> reason`` for every kind of record in the file."""
+    refused: str | None = None
+    errors: list[Problem] = field(default_factory=list)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    """``(format, version) -> trajectories`` converted."""
+    redactions: Counter[str] = field(default_factory=Counter)
+    """Secrets replaced, by type (``--redact``)."""
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What converting any file of a run needs to know (picklable: worker processes get it)."""
+
+    source: str | None = None
+    """The ``--from`` format, or None to detect."""
+    patches: dict[str, str] = field(default_factory=dict)
+    """Patches of predictions files beside the trajectories, by instance id."""
+    outcomes: Outcomes = field(default_factory=dict)
+    """``--eval`` results, by instance id."""
+    redact: bool = False
+    """Replace secrets with typed placeholders (``--redact``)."""
+
+
+@dataclass
+class Batch:
+    """Files a worker process converts and writes into one part file of the dataset."""
+
+    files: list[InputFile]
+    part: Path
+    results: list[FileResult] = field(default_factory=list)
+    written: list[tuple[str, int, int]] = field(default_factory=list)
+    """(id, steps, messages) of the trajectories in ``part``, in order."""
+    duplicates: int = 0
+    cpu_seconds: float = 0.0
+
+
+@dataclass
+class Summary:
+    """The outcome of one ``srft convert`` run."""
+
+    output: str
+    files: int = 0
+    converted_files: int = 0
+    trajectories: int = 0
+    duplicates: int = 0
+    steps: int = 0
+    seconds: float = 0.0
+    formats: dict[tuple[str, str], list[Any]] = field(default_factory=dict)
+    """``(format, version) -> [files, trajectories, reason]``."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    errors: list[Problem] = field(default_factory=list)
+    error_report: str | None = None
+    redactions: Counter[str] = field(default_factory=Counter)
+    per_file: list[str] = field(default_factory=list)
+    worker_cpu_seconds: float = 0.0
+    """CPU time the worker processes spent converting (``jobs > 1``)."""
+
+    def lines(self, verbose: bool = False) -> list[str]:
+        out = list(self.per_file) if verbose else []
+        for (fmt, version), (files, trajs, reason) in sorted(self.formats.items()):
+            out.append(f"{fmt} {version}: {files} file(s), {trajs} trajectories ({reason})")
+        for name, reason in self.refused:
+            out.append(f"skipped {name}: {reason}")
+        if self.errors:
+            out.append(f"{len(self.errors)} record(s) failed; first: {self.errors[0]}")
+            if self.error_report:
+                out.append(f"error report: {self.error_report}")
+        if self.redactions:
+            found = ", ".join(f"{n} {kind}" for kind, n in sorted(self.redactions.items()))
+            out.append(f"redacted {sum(self.redactions.values())} secret(s): {found}")
+        dup = f", {self.duplicates} duplicate(s) already in the dataset" if self.duplicates else ""
+        out.append(f"{self.files} file(s), {self.trajectories} trajectories, {self.steps} steps added to "
+                   f"{self.output}{dup}; {len(self.refused)} file(s) skipped, {len(self.errors)} error(s), "
+                   f"{self.seconds:.1f}s")
+        return out
+
+
+# --------------------------------------------------------------------------------------- one record
+
+
+class Refused(Exception):
+    """A record srft recognises but does not convert (a predictions file, a run configuration)."""
+
+
+def choose_converter(record: SourceRecord, forced: Converter | None = None) -> tuple[Converter, Detection]:
+    """The converter for a record and why; :class:`Refused` for known run files that hold no trajectory
+    (predictions, configurations), :class:`SrftError` for anything unknown."""
+    reason = run_files.explain(record.data)
+    if reason is not None:
+        raise Refused(reason)
+    for converter in (forced,) if forced else converters():
+        detection = converter.detect(record)
+        if detection is not None:
+            return converter, detection
+    raise SrftError(Problem(_unrecognised(record.data, forced)))
+
+
+def _unrecognised(data: Any, forced: Converter | None) -> str:
+    if isinstance(data, dict):
+        shape = f"an object with keys {', '.join(sorted(data)[:8])}" + (", ..." if len(data) > 8 else "")
+    elif isinstance(data, list):
+        shape = f"a list of {len(data)} item(s)"
+    else:
+        shape = f"a {type(data).__name__}"
+    if forced:
+        return f"not a {forced.name} record ({shape})"
+    known = ", ".join(c.name for c in converters())
+    return f"not a recognised trajectory format ({shape}); formats read: {known} (see srft convert --list)"
+
+
+def records_with_converters(record: SourceRecord, forced: Converter | None = None
+                            ) -> Iterator[tuple[SourceRecord, Converter, Detection]]:
+    """The record with its converter, or, for an unclaimed JSON list, each element with its own."""
+    try:
+        yield (record, *choose_converter(record, forced))
+    except SrftError:
+        if record.line is not None or not is_list_of_objects(record.data):
+            raise
+        for element in split_list(record):
+            try:
+                chosen = choose_converter(element, forced)
+            except SrftError as exc:
+                raise SrftError([Problem(p.message, f"[{element.offset}]") for p in exc.problems]) from None
+            yield (element, *chosen)
+
+
+def _locate(problems: Iterable[Problem], record: SourceRecord, whole: bool) -> list[Problem]:
+    """Problems located at the record: its line in a JSONL file, or its position in a JSON list."""
+    prefix = "" if whole or record.line is not None else f"[{record.offset}]"
+    return [Problem(p.message, f"{prefix}{'.' if prefix and p.path and p.path[0] != '[' else ''}{p.path}",
+                    record.file, record.line) for p in problems]
+
+
+def convert_record(record: SourceRecord, converter: Converter, detection: Detection) -> list[Trajectory]:
+    """The checked trajectories of one record; any failure is a located :class:`SrftError`."""
+    try:
+        trajectories = list(converter.convert(record, detection))
+    except SrftError as exc:
+        raise SrftError([Problem(f"{p.message} ({converter.name} {detection.version})", p.path)
+                         for p in exc.problems]) from None
+    except ValidationError as exc:  # a source value of the wrong type reached a model field
+        raise SrftError([Problem(f"{converter.name} {detection.version}: a source value does not fit the "
+                                 f"format's {p.path or 'record'}: {p.message}")
+                         for p in problems_from_validation_error(exc)]) from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise SrftError(Problem(f"{converter.name} {detection.version}: unexpected data "
+                                f"({type(exc).__name__}: {exc})")) from None
+    for traj in trajectories:
+        problems = check_trajectory(traj)
+        if problems:
+            raise SrftError([Problem(f"converted trajectory is invalid: {p.message}", p.path)
+                             for p in problems])
+    return trajectories
+
+
+# ----------------------------------------------------------------------------------------- one file
+
+
+def convert_file(source: InputFile, context: RunContext = RunContext(), fail_fast: bool = True) -> FileResult:
+    """Convert every record of one file (stopping at the first bad one when ``fail_fast``), completing each
+    trajectory with the run's patches and outcomes."""
+    result = FileResult(source.name)
+    converter = get_converter(context.source) if context.source else None
+    try:
+        for item in iter_records(source):
+            if isinstance(item, RecordError):
+                result.errors.append(item.problem)
+            else:
+                _convert_into(result, item, converter)
+            if result.refused or (fail_fast and result.errors):
+                break
+    except SrftError as exc:
+        result.errors.extend(p.located(source.name) for p in exc.problems)
+    if result.refused:
+        result.trajectories, result.errors = [], []
+    for traj in result.trajectories:
+        _complete(traj, context)
+        assert traj.provenance is not None
+        key = (traj.provenance.source_format, traj.provenance.source_version or "")
+        result.counts[key] = result.counts.get(key, 0) + 1
+    if context.redact:  # last, so patches and outcomes joined from the run are redacted too
+        result.trajectories = [_redacted(traj, result.redactions) for traj in result.trajectories]
+    return result
+
+
+def _redacted(traj: Trajectory, counts: Counter[str]) -> Trajectory:
+    clean, found = redact_trajectory(traj)
+    counts.update(found)
+    return clean
+
+
+def _complete(traj: Trajectory, context: RunContext) -> None:
+    """Fill in what the record lacks from the run: a predictions file's patch, an evaluation's verdict."""
+    if traj.outcome.patch is None and traj.task.instance_id in context.patches:
+        traj.outcome.patch = context.patches[traj.task.instance_id]
+        traj.outcome.extra["patch_from"] = "predictions file"
+    if context.outcomes:
+        apply_outcomes(traj, context.outcomes)
+
+
+def _convert_into(result: FileResult, record: SourceRecord, forced: Converter | None) -> None:
+    whole = record.line is None
+    try:
+        for element, converter, detection in records_with_converters(record, forced):
+            try:
+                result.trajectories += convert_record(element, converter, detection)
+            except SrftError as exc:
+                result.errors += _locate(exc.problems, element, whole and element is record)
+                continue
+            result.detections.setdefault((converter.name, detection.version), detection.reason)
+    except Refused as exc:
+        result.refused = str(exc)
+    except SrftError as exc:
+        result.errors += _locate(exc.problems, record, whole)
+
+
+# ------------------------------------------------------------------------------------------ workers
+
+
+_WORKER_RUN: tuple[RunContext, bool] = (RunContext(), True)
+"""The run's context and ``fail_fast``, set in each worker process by :func:`_start_worker`."""
+
+
+def _start_worker(context: RunContext, fail_fast: bool) -> None:
+    """Pool initializer: the run's context, and the GC thresholds of :func:`fewer_gc_pauses`."""
+    global _WORKER_RUN
+    _WORKER_RUN = (context, fail_fast)
+    gc.set_threshold(*GC_THRESHOLDS)
+
+
+def _worker_processes() -> multiprocessing.context.BaseContext:
+    """Workers forked from a server that imported everything they use once (spawn where fork is unavailable).
+
+    The server preloads the converters and pandas, which pyarrow imports when it first builds a table."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "pandas", *(f"{__package__}.{name}" for name in CONVERTERS)])
+    return context
+
+
+def _convert_batch(batch: Batch) -> Batch:
+    """In a worker: convert the batch's files and write their trajectories (each id once) to its part."""
+    started = time.process_time()
+    keep: dict[str, Trajectory] = {}
+    context, fail_fast = _WORKER_RUN
+    for source in batch.files:
+        result = convert_file(source, context, fail_fast)
+        batch.results.append(result)
+        if result.errors and fail_fast:
+            return batch
+        for traj in result.trajectories:
+            batch.duplicates += traj.id in keep
+            keep.setdefault(traj.id, traj)
+        result.trajectories = []
+    if keep:
+        write_records(batch.part, keep.values(), Trajectory)
+        batch.written = [(t.id, len(t.steps), len(t.messages)) for t in keep.values()]
+    batch.cpu_seconds = time.process_time() - started
+    return batch
+
+
+def _batches(files: list[InputFile], writer: DatasetWriter, jobs: int) -> list[Batch]:
+    """Consecutive files grouped into batches, each with its part file: at most :data:`BATCH_BYTES` of input,
+    and at least four batches per worker so that the workers finish together."""
+    sizes = [len(f.data) if f.data is not None else os.path.getsize(f.path) for f in files]
+    target = max(1, min(BATCH_BYTES, sum(sizes) // (4 * jobs)))
+    batches: list[Batch] = []
+    filled = target
+    for source, size in zip(files, sizes):
+        if filled >= target:
+            batches.append(Batch([], writer.new_part_path()))
+            filled = 0
+        batches[-1].files.append(source)
+        filled += size
+    return batches
+
+
+def prediction_patches(files: Iterable[InputFile]) -> dict[str, str]:
+    """Patches of the predictions files among the inputs (SWE-agent run directories), by instance id."""
+    found: dict[str, str] = {}
+    for source in files:
+        if predictions.is_predictions_file_name(source.name):
+            for item in iter_records(source):
+                if isinstance(item, SourceRecord):
+                    found.update(predictions.patches(item.data))
+    return found
+
+
+def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: str | None = None,
+                  eval_paths: Iterable[str] = (), jobs: int = 1, on_error: str = "fail",
+                  storage: str = "parquet", progress: bool = False, redact: bool = False) -> Summary:
+    """Convert source files into the dataset at ``output`` (created, or appended to when it exists)."""
+    if on_error not in ON_ERROR:
+        raise SrftError(f"--on-error must be one of {', '.join(ON_ERROR)}, not {on_error!r}")
+    started = time.perf_counter()
+    source = None if source in (None, "auto") else get_converter(source).name  # unknown names fail here
+    files = expand_inputs(inputs)
+    eval_paths = list(eval_paths)
+    context = RunContext(source, prediction_patches(files), load_outcomes(eval_paths) if eval_paths else {},
+                         redact)
+    fail_fast = on_error == "fail"
+    summary = Summary(output=str(output), files=len(files))
+    mode = "append" if is_dataset(output) else "create"
+    with fewer_gc_pauses(), DatasetWriter(output, mode=mode, storage=storage) as writer, \
+            _progress(len(files), progress) as advance:
+        if jobs > 1 and len(files) > 1:
+            _convert_in_workers(files, (context, fail_fast), jobs, writer, summary, advance)
+        else:
+            for source_file in files:
+                result = convert_file(source_file, context, fail_fast)
+                advance()
+                _record_file(summary, writer, result, fail_fast)
+                for traj in result.trajectories:
+                    if writer.add(traj):
+                        summary.trajectories += 1
+                        summary.steps += len(traj.steps)
+                    else:
+                        summary.duplicates += 1
+        if not writer.added and not writer.duplicates and mode == "create":
+            raise SrftError(Problem(f"nothing converted ({_why_nothing(summary)})", file=str(output)))
+        _mark_redaction(writer, summary.redactions if redact else None)
+    summary.error_report = _write_error_report(Path(output), summary.errors)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _convert_in_workers(files: list[InputFile], run: tuple[RunContext, bool], jobs: int,
+                        writer: DatasetWriter, summary: Summary, advance: Callable[[], None]) -> None:
+    """Workers convert batches of files and write them as part files; the dataset adopts them in order."""
+    batches = _batches(files, writer, jobs)
+    adopted: set[Path] = set()
+    try:
+        workers = _worker_processes().Pool(min(jobs, len(batches)), initializer=_start_worker, initargs=run)
+        with workers as pool:
+            for batch in pool.imap(_convert_batch, batches, chunksize=1):
+                for result in batch.results:
+                    advance()
+                    _record_file(summary, writer, result, run[1])
+                summary.duplicates += batch.duplicates
+                summary.worker_cpu_seconds += batch.cpu_seconds
+                if batch.written:
+                    _adopt(writer, batch, summary)
+                    adopted.add(batch.part)
+    finally:
+        for batch in batches:
+            if batch.part not in adopted:
+                batch.part.unlink(missing_ok=True)
+
+
+def _adopt(writer: DatasetWriter, batch: Batch, summary: Summary) -> None:
+    """Take over a worker's part file, rewritten without the trajectories the dataset already has."""
+    fresh = [entry for entry in batch.written if entry[0] not in writer]
+    if len(fresh) < len(batch.written):
+        keep = {entry[0] for entry in fresh}
+        trajectories = [t for t in read_records(batch.part, Trajectory, check=False) if t.id in keep]
+        batch.part.unlink()
+        if fresh:
+            write_records(batch.part, trajectories, Trajectory)
+    summary.duplicates += len(batch.written) - len(fresh)
+    if fresh:
+        writer.adopt_part(batch.part, fresh)
+        summary.trajectories += len(fresh)
+        summary.steps += sum(steps for _, steps, _ in fresh)
+
+
+def _mark_redaction(writer: DatasetWriter, found: Counter[str] | None) -> None:
+    """Mark the dataset redacted only when every trajectory in it went through a full pass."""
+    marker = writer.manifest.extra.pop(MARKER, None)
+    whole = writer.base is None or (marker is not None and is_redacted(writer.base.manifest))
+    if found is not None and whole:
+        writer.manifest.extra[MARKER] = redaction_marker(found + Counter((marker or {}).get("counts", {})))
+
+
+def _why_nothing(summary: Summary) -> str:
+    if summary.errors:
+        return f"first error: {summary.errors[0]}"
+    if summary.refused:
+        name, reason = summary.refused[0]
+        return f"{name}: {reason}"
+    return "no trajectories in the input"
+
+
+def _record_file(summary: Summary, writer: DatasetWriter, result: FileResult, fail_fast: bool) -> None:
+    """Account for one file: its errors (the first one ends a fail-fast run), refusal, formats, redactions."""
+    summary.redactions.update(result.redactions)
+    if result.errors and fail_fast:
+        raise SrftError(result.errors[0])
+    summary.errors += result.errors
+    if result.refused:
+        summary.refused.append((result.name, result.refused))
+        summary.per_file.append(f"{result.name}: skipped ({result.refused})")
+        return
+    if result.counts:
+        summary.converted_files += 1
+    for key, reason in result.detections.items():
+        entry = summary.formats.setdefault(key, [0, 0, reason])
+        entry[0] += 1
+        entry[1] += result.counts.get(key, 0)
+        writer.add_source(key[0], key[1], files=1, trajectories=result.counts.get(key, 0))
+        summary.per_file.append(f"{result.name}: {key[0]} {key[1]} ({reason}), "
+                                f"{result.counts.get(key, 0)} trajectories")
+
+
+def _write_error_report(dataset: Path, errors: list[Problem]) -> str | None:
+    """``conversion-errors.jsonl`` in the dataset: one line per problem (removed when there are none)."""
+    report = dataset / ERROR_REPORT
+    if not errors:
+        report.unlink(missing_ok=True)
+        return None
+    with open_output(report) as out:
+        for problem in errors:
+            out.write(orjson.dumps(problem.to_dict()) + b"\n")
+    return str(report)
+
+
+@contextmanager
+def fewer_gc_pauses() -> Iterator[None]:
+    """Raise the cyclic-GC thresholds for the duration (see :data:`GC_THRESHOLDS`)."""
+    before = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
+class _progress:
+    """A rich progress bar over files when asked for (on a terminal); otherwise a no-op."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.enabled, self.bar = total, enabled, None
+
+    def __enter__(self) -> Callable[[], None]:
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import Progress
+
+        self.bar = Progress(console=Console(stderr=True), transient=True)
+        self.bar.start()
+        task = self.bar.add_task("converting", total=self.total)
+        return lambda: self.bar.advance(task) if self.bar else None
+
+    def __exit__(self, *_: Any) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def on_terminal() -> bool:
+    return sys.stderr.isatty()

@@ -1,0 +1,179 @@
+"""Turn the inputs of ``srft convert`` into source files, and each file into :class:`SourceRecord` s.
+
+Inputs are files, directories (searched recursively), glob patterns and ``-`` (stdin); ``.gz`` and
+``.zst`` files are decompressed. A file is split by its shape: one JSON document (``.json``, ``.traj``,
+``.pred``), JSON Lines (one record per line), or a YAML document (SWE-agent demonstrations). Every record
+keeps its exact bytes, from which trajectory ids and ``record_sha256`` are computed.
+"""
+
+from __future__ import annotations
+
+import glob
+import sys
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+import zstandard
+
+from srft_format.errors import Problem, SrftError, describe_json_error
+from srft_format.jsonl import open_input
+
+from .base import SourceRecord
+
+SOURCE_SUFFIXES = (".traj", ".json", ".jsonl", ".yaml", ".yml", ".pred")
+"""Files a directory search picks up (also with ``.gz`` / ``.zst`` after them)."""
+COMPRESSION_SUFFIXES = (".gz", ".zst")
+GLOB_CHARS = set("*?[")
+STDIN = "-"
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """One source file: where to read it and the name it is reported and recorded under."""
+
+    path: str
+    name: str
+    """Relative to the input root (the directory given, or the file's own name); ``<stdin>`` for ``-``."""
+    data: bytes | None = None
+    """The bytes already read (stdin), else None."""
+
+
+@dataclass(frozen=True)
+class RecordError:
+    """A record that could not even be decoded, located for the error report."""
+
+    problem: Problem
+
+
+def base_name(name: str) -> str:
+    """The file name without compression suffixes: ``a.jsonl.zst`` -> ``a.jsonl``."""
+    for suffix in COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def is_source_file(path: Path) -> bool:
+    return not path.name.startswith(".") and base_name(path.name).endswith(SOURCE_SUFFIXES)
+
+
+def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
+    """Every source file named by ``inputs``, in a stable order, each once."""
+    files: list[InputFile] = []
+    seen: set[str] = set()
+
+    def add(path: Path, name: str) -> None:
+        key = str(path.resolve())
+        if key not in seen:
+            seen.add(key)
+            files.append(InputFile(str(path), name))
+
+    for spec in inputs:
+        if spec == STDIN:
+            files.append(InputFile(STDIN, "<stdin>", sys.stdin.buffer.read()))
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and is_source_file(p)
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            if not found:
+                raise SrftError(Problem(f"no source files ({', '.join(SOURCE_SUFFIXES)}) in this directory",
+                                        file=spec))
+            for p in found:
+                add(p, p.relative_to(path).as_posix())
+        elif path.is_file():
+            add(path, path.name)
+        elif GLOB_CHARS & set(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            if not matches:
+                raise SrftError(Problem("the pattern matches no files", file=spec))
+            for match in matches:
+                if Path(match).is_file():
+                    add(Path(match), Path(match).name)
+        else:
+            raise SrftError(Problem("no such file or directory", file=spec))
+    return files
+
+
+def read_bytes(source: InputFile) -> bytes:
+    """The decompressed bytes of a source file."""
+    if source.data is not None:
+        return source.data
+    try:
+        with open_input(source.path) as stream:
+            return stream.read()
+    except (OSError, EOFError, zstandard.ZstdError) as exc:
+        raise SrftError(Problem(f"cannot decompress: {exc}", file=source.name)) from None
+
+
+def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
+    """The records of one file, or a :class:`RecordError` for each record that is not valid JSON/YAML."""
+    raw = read_bytes(source).removeprefix(UTF8_BOM)
+    name = base_name(source.name)
+    if name.endswith((".yaml", ".yml")):
+        yield _yaml_record(source.name, raw)
+    elif name.endswith(".jsonl"):
+        yield from _line_records(source.name, raw)
+    else:
+        yield from _document_records(source.name, raw)
+
+
+def _yaml_record(name: str, raw: bytes) -> SourceRecord | RecordError:
+    loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        data = yaml.load(raw, Loader=loader)  # noqa: S506 (a safe loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        return RecordError(Problem(f"not valid YAML ({getattr(exc, 'problem', exc)})", file=name, line=line))
+    except UnicodeDecodeError as exc:
+        return RecordError(Problem(f"not valid UTF-8 (byte at offset {exc.start})", file=name))
+    return SourceRecord(raw=raw, data=data, file=name, offset=0)
+
+
+def _document_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        if _looks_like_json_lines(raw):
+            yield from _line_records(name, raw)
+        else:
+            yield RecordError(Problem(describe_json_error(str(exc), raw), file=name))
+        return
+    yield SourceRecord(raw=raw, data=data, file=name, offset=0)
+
+
+def _looks_like_json_lines(raw: bytes) -> bool:
+    first, _, rest = raw.lstrip().partition(b"\n")
+    try:
+        return isinstance(orjson.loads(first), dict) and bool(rest.strip())
+    except orjson.JSONDecodeError:
+        return False
+
+
+def _line_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]:
+    offset = 0
+    for number, line in enumerate(raw.split(b"\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = orjson.loads(line)
+        except orjson.JSONDecodeError as exc:
+            yield RecordError(Problem(describe_json_error(str(exc), line), file=name, line=number))
+        else:
+            yield SourceRecord(raw=line.rstrip(b"\r"), data=data, file=name, offset=offset, line=number)
+        offset += 1
+
+
+def split_list(record: SourceRecord) -> list[SourceRecord]:
+    """The elements of a JSON list document as records of their own (their bytes re-serialised)."""
+    return [SourceRecord(raw=orjson.dumps(item), data=item, file=record.file, offset=i)
+            for i, item in enumerate(record.data)]
+
+
+def is_list_of_objects(data: Any) -> bool:
+    return isinstance(data, list) and bool(data) and all(isinstance(item, dict) for item in data)

@@ -1,0 +1,50 @@
+"""Reading source fields: type checks that fail with the field's path, and small dict helpers.
+
+A converter raises :func:`fail` / :func:`require` errors with the JSON path of the bad field; the pipeline
+adds the file and the line (or position in a JSON list), so every bad input is one line a user can act on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from srft_format.errors import Problem, SrftError
+
+
+def fail(path: str, message: str) -> SrftError:
+    """A bad-input error at a field of the record (the pipeline adds the file and line or position)."""
+    return SrftError(Problem(message, path))
+
+
+def require(value: Any, kind: type | tuple[type, ...], path: str, what: str) -> Any:
+    """``value`` when it is a ``kind``; otherwise an error at ``path`` saying what was expected and came."""
+    if not isinstance(value, kind) or (isinstance(value, bool) and bool not in _types(kind)):
+        raise fail(path, f"expected {what}, got {type(value).__name__}")
+    return value
+
+
+def optional_text(value: Any, path: str) -> str | None:
+    """A string field that may be null."""
+    return require(value, (str, type(None)), path, "a string or null")
+
+
+def object_list(value: Any, path: str, what: str) -> list[dict[str, Any]]:
+    """A list whose items are all objects (tool schemas, messages)."""
+    for i, item in enumerate(require(value, list, path, what)):
+        require(item, dict, f"{path}[{i}]", "an object")
+    return value
+
+
+def token_count(value: Any) -> int | None:
+    """A token count; None for anything but a non-negative integer (the raw value stays in ``extra``)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def without(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:
+    """A copy of ``mapping`` less ``keys``."""
+    return {k: v for k, v in mapping.items() if k not in keys}
+
+
+def _types(kind: type | tuple[type, ...]) -> tuple[type, ...]:
+    return kind if isinstance(kind, tuple) else (kind,)

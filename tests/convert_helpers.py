@@ -1,0 +1,34 @@
+"""Helpers for the converter tests: convert one file in memory, find corpus files by a name fragment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from srft_format.converters.base import Converter, SourceRecord
+from srft_format.converters.pipeline import convert_record, records_with_converters
+from srft_format.converters.reader import InputFile, RecordError, iter_records
+from srft_format.models import Trajectory
+
+
+def converted(path: Path) -> list[tuple[SourceRecord, Converter, list[Trajectory]]]:
+    """Every record of ``path`` with its (auto-detected) converter and trajectories; decoding errors raise."""
+    out = []
+    for item in iter_records(InputFile(str(path), path.name)):
+        assert not isinstance(item, RecordError), item.problem
+        for record, converter, detection in records_with_converters(item, None):
+            out.append((record, converter, convert_record(record, converter, detection)))
+    return out
+
+
+def trajectories(path: Path) -> list[Trajectory]:
+    return [t for _, _, trajs in converted(path) for t in trajs]
+
+
+def one(path: Path) -> Trajectory:
+    (traj,) = trajectories(path)
+    return traj
+
+
+def corpus_file(corpus: Path, folder: str, fragment: str) -> Path:
+    (match,) = [p for p in (corpus / folder).iterdir() if fragment in p.name]
+    return match

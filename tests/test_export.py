@@ -1,0 +1,141 @@
+"""`srft export`: each target's rows follow its documented fields and carry exactly the policy's decisions."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from factories import make_trajectory
+
+from srft_format.dataset import Dataset, write_dataset
+from srft_format.errors import SrftError
+from srft_format.policy import TrainingPolicy
+from srft_format.trainers.export import ExportSummary, check_row, export, export_rows, openai_row
+
+LABELS = ["correct", "incorrect", "correct", "incorrect"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """t-0 resolved; t-1 unresolved with verdicts; t-2 unresolved, no verdicts (nothing to train under srft)."""
+    path = tmp_path_factory.mktemp("export") / "ds"
+    write_dataset(path, [make_trajectory("t-0", 4, resolved=True), make_trajectory("t-1", 4, labels=LABELS),
+                         make_trajectory("t-2", 3)])
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def expected_flags(dataset: Path, policy: TrainingPolicy) -> list[list[int]]:
+    """Per exported trajectory, 0/1 per step, straight from TrainingPolicy.step_weights."""
+    flags = [[int(w > 0) for w in policy.step_weights(t)] for t in Dataset.open(dataset).trajectories()]
+    return [f for f in flags if any(f)]
+
+
+@pytest.mark.parametrize("policy", ["sft", "rft", "srft"])
+def test_openai_weights_follow_the_policy(srft, dataset, tmp_path, policy):
+    out = tmp_path / "train.jsonl"
+    run = srft("export", dataset, "--to", "openai", "--policy", policy, "-o", out)
+    assert run.code == 0, run.stderr
+    rows = read_jsonl(out)
+    weights = [[m["weight"] for m in row["messages"] if m["role"] == "assistant"] for row in rows]
+    assert weights == expected_flags(dataset, TrainingPolicy(policy))
+    for row in rows:
+        assert check_row("openai", row) == []
+        assert all("weight" not in m for m in row["messages"] if m["role"] != "assistant")
+        call = row["messages"][2]["tool_calls"][0]
+        assert call["type"] == "function" and json.loads(call["function"]["arguments"])["command"]
+        assert row["messages"][3] == {"role": "tool", "content": "output 0\n" * 3,
+                                      "tool_call_id": call["id"]}
+    record = json.loads(Path(f"{out}.srft.json").read_text())
+    assert record["policy"] == TrainingPolicy(policy).to_dict() and record["summary"]["rows"] == len(rows)
+
+
+def test_axolotl_and_sharegpt_flags(dataset, tmp_path):
+    policy = TrainingPolicy("srft")
+    export(dataset, "axolotl", policy, tmp_path / "a.jsonl")
+    export(dataset, "sharegpt", policy, tmp_path / "s.jsonl")
+    axolotl, sharegpt = read_jsonl(tmp_path / "a.jsonl"), read_jsonl(tmp_path / "s.jsonl")
+    expected = expected_flags(dataset, policy)
+    assert [[m["training"] for m in r["messages"] if m["role"] == "assistant"] for r in axolotl] == \
+        [[bool(f) for f in flags] for flags in expected]
+    assert all(not m["training"] for r in axolotl for m in r["messages"] if m["role"] != "assistant")
+    assert [[t["train"] for t in r["conversations"] if t["from"] == "gpt"] for r in sharegpt] == \
+        [[bool(f) for f in flags] for flags in expected]
+    for row in axolotl:
+        assert check_row("axolotl", row) == []
+    for row in sharegpt:
+        assert check_row("sharegpt", row) == []
+        gpt = next(t for t in row["conversations"] if t["from"] == "gpt")
+        assert "<function=bash>" in gpt["value"] and "<parameter=command>" in gpt["value"]  # actions kept as text
+        assert [t["from"] for t in row["conversations"][:4]] == ["system", "human", "gpt", "observation"]
+
+
+def test_trl_rows_are_the_masked_examples(dataset, tmp_path):
+    from srft_format.trainers.loading import bundled_smollm2, load_tokenizer
+    from srft_format.trainers.masks import build_example
+
+    tokenizer = load_tokenizer(bundled_smollm2())
+    policy = TrainingPolicy("srft")
+    summary = export(dataset, "trl", policy, tmp_path / "t.jsonl", tokenizer=tokenizer)
+    rows = read_jsonl(tmp_path / "t.jsonl")
+    trained = [t for t in Dataset.open(dataset).trajectories() if any(policy.step_weights(t))]
+    assert summary.rows == len(rows) == len(trained) == 2
+    for row, traj in zip(rows, trained):
+        example = build_example(traj, tokenizer, policy.step_weights(traj))
+        assert row == {"input_ids": example.input_ids, "attention_mask": [1] * len(example.input_ids),
+                       "labels": example.labels}
+        assert check_row("trl", row) == []
+
+
+def test_soft_policies_and_bad_targets_are_refused(dataset, tmp_path):
+    with pytest.raises(SrftError, match="0/1 flags only"):
+        list(export_rows(Dataset.open(dataset), "openai", TrainingPolicy("srft", soft=True), ExportSummary("openai")))
+    with pytest.raises(SrftError, match="needs --tokenizer"):
+        list(export_rows(Dataset.open(dataset), "trl", TrainingPolicy("sft"), ExportSummary("trl")))
+
+
+def test_cli_refuses_template_options_outside_trl(srft, dataset, tmp_path):
+    run = srft("export", dataset, "--to", "openai", "--tool-calls", "text", "-o", tmp_path / "x.jsonl")
+    assert run.code != 0 and "trl only" in run.stderr
+    assert not (tmp_path / "x.jsonl").exists()
+
+
+# --------------------------------------------------------------------- the validators catch real mistakes
+
+
+def valid_openai_row() -> dict:
+    traj = make_trajectory("t-v", 2, resolved=True)
+    return openai_row(traj, TrainingPolicy("sft").step_weights(traj), ExportSummary("openai"))
+
+
+@pytest.mark.parametrize("break_it, expected", [
+    (lambda r: r["messages"][1].update(weight=1), "Additional properties"),       # weight on a user message
+    (lambda r: r["messages"][2].update(weight=0.5), "is not one of [0, 1]"),      # weights are 0 or 1
+    (lambda r: r["messages"][2]["tool_calls"][0]["function"].update(arguments={"command": "ls"}), "not of type"),
+    (lambda r: r["messages"][3].update(tool_call_id="call_nowhere"), "answers no earlier tool call"),
+    (lambda r: r["messages"][2].update(role="bot"), "is not one of"),
+    (lambda r: [m.update(weight=0) for m in r["messages"] if m["role"] == "assistant"], "nothing to train"),
+])
+def test_openai_validator_rejects_documented_violations(break_it, expected):
+    row = valid_openai_row()
+    assert check_row("openai", row) == []
+    broken = copy.deepcopy(row)
+    break_it(broken)
+    problems = check_row("openai", broken)
+    assert problems and any(expected in p for p in problems), problems
+
+
+def test_other_validators_reject_violations():
+    assert any("only assistant" in p for p in check_row("axolotl", {"messages": [
+        {"role": "user", "content": "x", "training": True}, {"role": "assistant", "content": "y", "training": True}]}))
+    assert any("only gpt turns" in p for p in check_row("sharegpt", {"conversations": [
+        {"from": "human", "value": "x", "train": True}, {"from": "gpt", "value": "y", "train": True}]}))
+    assert any("neither -100 nor the token id" in p for p in check_row("trl", {
+        "input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 9, 7]}))
+    assert any("differ in length" in p for p in check_row("trl", {
+        "input_ids": [5, 6], "attention_mask": [1, 1], "labels": [-100]}))

@@ -1,0 +1,108 @@
+"""From a dataset and a training policy to masked training examples, with counts of what will be learned.
+
+Every weight comes from :meth:`srft_format.policy.TrainingPolicy.step_weights` (inline verdicts plus the
+dataset's sidecar verdicts); every mask from :mod:`srft_format.trainers.masks`. Trajectories with no trained
+step (e.g. unresolved ones under ``rft``) give no example and are only counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from srft_format.dataset import Dataset
+from srft_format.errors import Problem, SrftError
+from srft_format.ids import sha256_hex
+from srft_format.models import Step, Trajectory
+from srft_format.policy import TrainingPolicy, trained_steps
+
+from . import masks
+
+
+def weighted_trajectories(dataset: Dataset,
+                          policy: TrainingPolicy) -> Iterator[tuple[Trajectory, list[float]]]:
+    """Each trajectory of ``dataset`` with its step weights under ``policy`` (sidecar verdicts included)."""
+    sidecar = dataset.verdicts_by_trajectory()
+    for traj in dataset.trajectories():
+        yield traj, policy.step_weights(traj, sidecar.get(traj.id, ()))
+
+
+def step_kind(step: Step) -> str:
+    """The kind of a step's actions: their common kind, ``mixed`` if they differ, ``none`` without actions."""
+    kinds = {action.kind.value for action in step.actions}
+    return kinds.pop() if len(kinds) == 1 else ("mixed" if kinds else "none")
+
+
+@dataclass
+class DataSummary:
+    """What a policy selects from a dataset, in steps and in tokens."""
+
+    trajectories: int = 0
+    examples: int = 0
+    steps: int = 0
+    trained_steps: int = 0
+    """Steps with a positive weight under the policy (the number ``srft stats`` reports)."""
+    trained_steps_in_examples: int = 0
+    """Of those, steps with trained tokens in the examples (fewer when ``max_length`` cut some)."""
+    tokens: int = 0
+    trained_tokens: int = 0
+    trained_steps_by_kind: Counter = field(default_factory=Counter)
+    trained_tokens_by_kind: Counter = field(default_factory=Counter)
+
+    def add(self, traj: Trajectory, weights: list[float], examples: list[Any]) -> None:
+        self.trajectories += 1
+        self.steps += len(traj.steps)
+        self.trained_steps += trained_steps(weights)
+        for example in examples:
+            self.examples += 1
+            self.tokens += len(example.input_ids)
+            self.trained_tokens += example.trained_tokens
+            for span in example.steps:
+                if span.weight > 0 and span.end > span.start:
+                    kind = step_kind(traj.steps[span.step])
+                    self.trained_steps_in_examples += 1
+                    self.trained_steps_by_kind[kind] += 1
+                    self.trained_tokens_by_kind[kind] += span.end - span.start
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(vars(self))
+        out["trained_steps_by_kind"] = dict(sorted(self.trained_steps_by_kind.items()))
+        out["trained_tokens_by_kind"] = dict(sorted(self.trained_tokens_by_kind.items()))
+        return out
+
+
+def mask_trajectory(dataset: Dataset, traj: Trajectory, tokenizer: Any, weights: list[float],
+                    **mask_options: Any) -> list[Any]:
+    """The examples of :func:`srft_format.trainers.masks.build_examples` that train at least one token;
+    a refusal names the dataset as well as the trajectory and step."""
+    try:
+        return [e for e in masks.build_examples(traj, tokenizer, weights, **mask_options) if e.trained_tokens]
+    except SrftError as exc:
+        raise SrftError([Problem(p.message, p.path, p.file or str(dataset.path), p.line)
+                         for p in exc.problems]) from None
+
+
+def recorded_mask_options(options: dict[str, Any]) -> dict[str, Any]:
+    """Mask options as a run or an export records them: a custom chat template by its sha256."""
+    template = options.get("chat_template")
+    return {**options, "chat_template": template and sha256_hex(template.encode())}
+
+
+def build_examples(dataset: Dataset, tokenizer: Any, policy: TrainingPolicy,
+                   **mask_options: Any) -> tuple[list[Any], DataSummary]:
+    """Masked examples of every trajectory with a trained step, and the summary of what they train.
+
+    ``mask_options`` go to :func:`srft_format.trainers.masks.build_examples` (``max_length``,
+    ``train_on_eos``, ``tool_calls``, ``chat_template``, ``use_recorded_tokens``, ``history``). Examples left
+    with no trained token (truncation cut every trained step) are dropped; the summary shows them as
+    ``trained_steps - trained_steps_in_examples``.
+    """
+    summary = DataSummary()
+    examples = []
+    for traj, weights in weighted_trajectories(dataset, policy):
+        masked = mask_trajectory(dataset, traj, tokenizer, weights, **mask_options) if any(weights) else []
+        summary.add(traj, weights, masked)
+        examples += masked
+    return examples, summary
