@@ -18,6 +18,7 @@ from srft_format.errors import SrftError
 from .base import StopRun
 from .budget import Budget
 from .cache import ResponseCache, request_key
+from .context import approx_tokens
 
 
 CONNECTIONS_PER_POOL = 8
@@ -32,7 +33,15 @@ class Completion:
 
 
 class EndpointFailed(StopRun):
-    """The endpoint kept failing after every retry, or refused the request outright (4xx)."""
+    """The endpoint kept failing after every retry, or refuses every request (auth, unknown model)."""
+
+
+class RequestRejected(Exception):
+    """The endpoint rejected this one request as invalid (e.g. too long for the model's context)."""
+
+
+REJECTED_STATUSES = (400, 413, 422)
+"""Statuses that condemn one request, not the run: the step gets an ``unknown`` verdict saying why."""
 
 
 @dataclass
@@ -103,7 +112,9 @@ class OpenAIChat:
             except BaseException:
                 self.budget.settle(reservation, prompt_tokens, 0)  # conservatively, a failed prompt was read
                 raise
-            self.budget.settle(reservation, answer.prompt_tokens, answer.completion_tokens)
+            # endpoints that report no usage are charged the estimate (prompt) and ~4 characters a token
+            self.budget.settle(reservation, answer.prompt_tokens or prompt_tokens,
+                               answer.completion_tokens or approx_tokens(answer.text))
         if self.cache is not None:
             self.cache.put(key, answer.text, answer.prompt_tokens, answer.completion_tokens)
         return answer
@@ -117,7 +128,8 @@ class OpenAIChat:
         retryable = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
                      openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError)
         stats = self.stats
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while True:
             if self._stop is not None:
                 raise self._stop
             stats.sent += 1
@@ -134,16 +146,20 @@ class OpenAIChat:
                 if attempt == self.max_retries:
                     self._stop = EndpointFailed(f"{error} after {self.max_retries} retries")
                     raise self._stop from None
-                stats.retries += 1
                 await asyncio.sleep(self.backoff * 2 ** attempt * (0.5 + random.random()))
+                attempt += 1
+                stats.retries += 1
                 continue
             except openai.APIStatusError as exc:
-                self._stop = EndpointFailed(f"the endpoint refused the request: {_describe(exc)}")
+                error = _describe(exc)
+                stats.errors[error] = stats.errors.get(error, 0) + 1
+                if exc.status_code in REJECTED_STATUSES:
+                    raise RequestRejected(f"{error}: {exc.message}"[:300]) from None
+                self._stop = EndpointFailed(f"the endpoint refused the request: {error}")
                 raise self._stop from None
             finally:
                 stats.in_flight -= 1
             return self._completion(response)
-        raise AssertionError("unreachable")
 
     def _completion(self, response: Any) -> Completion:
         if not getattr(response, "choices", None):

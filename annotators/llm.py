@@ -15,7 +15,7 @@ from typing import Any
 from srft_format.models import Annotator, AnnotatorKind, Label, Trajectory
 
 from .base import Critic, Emit, PlannedCall, make_verdict
-from .chat_http import Completion, OpenAIChat
+from .chat_http import OpenAIChat, RequestRejected
 from .context import ContextInfo, TokenCounter, approx_tokens, render_trajectory, step_context, trajectory_windows
 from .parsing import Judgement, MalformedAnswer, parse_step_answer, parse_trajectory_answer
 from .prompts import DEFAULT_TEMPLATES, load_template
@@ -90,24 +90,29 @@ class LLMCritic(Critic):
         messages = _user(prompt)
         tokens = self.count(prompt)
         extra: dict[str, Any] = {"context": info.to_dict()}
-        answer = await self.chat.complete(messages, self.max_tokens, tokens)
-        found, problem = _attempt(parse, answer.text)
-        if problem is not None:
-            extra["reasked"] = True
-            messages = [*messages, {"role": "assistant", "content": answer.text},
-                        {"role": "user", "content": REASK.format(problem=problem,
-                                                                 shape="object" if single else "list")}]
-            answer = await self.chat.complete(messages, self.max_tokens, tokens + self.count(answer.text) + 60)
-            retry, problem = _attempt(parse, answer.text)
-            found = {**retry, **{s: j for s, j in found.items() if s not in retry}}
+        try:
+            answer = await self.chat.complete(messages, self.max_tokens, tokens)
+            found, problem = _attempt(parse, answer.text)
+            if problem is not None:
+                extra["reasked"] = True
+                messages = [*messages, {"role": "assistant", "content": answer.text},
+                            {"role": "user", "content": REASK.format(problem=problem,
+                                                                     shape="object" if single else "list")}]
+                answer = await self.chat.complete(messages, self.max_tokens, tokens + self.count(answer.text) + 60)
+                retry, problem = _attempt(parse, answer.text)
+                found = {**retry, **{s: j for s, j in found.items() if s not in retry}}
+                extra["answer"] = answer.text[:500]
+        except RequestRejected as exc:
+            found, problem = {}, None
+            extra["rejected"] = str(exc)
         for step in steps:
             judged = found.get(step)
             if judged is not None:
                 emit(make_verdict(self.id, step, judged.label, judged.score, judged.rationale, **extra))
             else:
-                emit(make_verdict(self.id, step, Label.unknown, None,
-                                  f"critic answer unusable after one re-ask: {problem}",
-                                  answer=_clip(answer), **extra))
+                reason = f"the endpoint rejected the request ({extra['rejected']})" if "rejected" in extra \
+                    else f"critic answer unusable after one re-ask: {problem}"
+                emit(make_verdict(self.id, step, Label.unknown, None, reason, **extra))
 
     async def aclose(self) -> None:
         await self.chat.aclose()
@@ -126,7 +131,3 @@ def _attempt(parse: Callable[[str], Parsed], text: str) -> Parsed:
 
 def _user(prompt: str) -> list[dict[str, str]]:
     return [{"role": "user", "content": prompt}]
-
-
-def _clip(answer: Completion) -> str:
-    return answer.text[:500]

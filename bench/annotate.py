@@ -69,10 +69,12 @@ def replicated(corpus: Path, root: Path, steps: int) -> Path:
     return path
 
 
-async def srft_run(path: Path, base_url: str, concurrency: int) -> tuple[int, float, float, int]:
+async def srft_run(path: Path, base_url: str, concurrency: int,
+                   mode: str = "per-step") -> tuple[int, float, float, int]:
+    """``(steps labeled, wall s, client CPU s, requests sent)`` of one ``srft annotate`` run."""
     chat = OpenAIChat(base_url=base_url, model="bench", api_key="bench", budget=Budget(),
-                      cache=ResponseCache(cache_path(path, "bench")), concurrency=concurrency)
-    run = AnnotationRun(path, LLMCritic("bench", chat))
+                      cache=ResponseCache(cache_path(path, mode)), concurrency=concurrency)
+    run = AnnotationRun(path, LLMCritic(mode, chat, mode=mode))
     wall, cpu = time.perf_counter(), time.process_time()
     stats = await annotate(run, concurrency=concurrency, batch_seconds=2.0)
     return stats.labeled, time.perf_counter() - wall, time.process_time() - cpu, chat.stats.sent
@@ -140,7 +142,8 @@ def main() -> None:
             steps, wall, cpu, sent = asyncio.run(srft_run(data, base_url, args.concurrency))
             base_wall, base_cpu = asyncio.run(bare_client(base_url, sent, args.concurrency))
             floor_wall, floor_cpu = asyncio.run(transport_only(base_url, sent, args.concurrency))
-            assert Dataset.open(data).manifest.counts.verdicts == steps == args.steps
+            t_steps, t_wall, t_cpu, t_sent = asyncio.run(srft_run(data, base_url, args.concurrency, "trajectory"))
+            assert Dataset.open(data).manifest.counts.verdicts == steps + t_steps == 2 * args.steps
             tokens = tokens_per_step(corpus)
     finally:
         server.terminate()
@@ -151,7 +154,9 @@ def main() -> None:
           f"(baseline, same run)")
     print(f"srft transport: {sent / floor_wall:8.0f} req/s     client CPU {floor_cpu / sent * 1e3:6.2f} ms/request   "
           f"(short prompt, no verdicts: the HTTP floor)")
-    print(f"ratio srft/bare throughput: {(steps / wall) / (sent / base_wall):.2f}   target >= 500 steps/s: "
+    print(f"srft trajectory: {t_steps / t_wall:7.0f} steps/s   client CPU {t_cpu / t_steps * 1e3:6.2f} ms/step      "
+          f"(--mode trajectory, {t_sent} requests)")
+    print(f"ratio srft/bare throughput: {(steps / wall) / (sent / base_wall):.2f}   target >= 500 steps/s (per-step): "
           f"{'met' if steps / wall >= 500 else 'NOT met'}")
     print(f"prompt tokens per step on the corpus (estimated): per-step {tokens['per-step']:.0f} "
           f"({tokens['per-step calls']} calls), trajectory {tokens['trajectory']:.0f} "

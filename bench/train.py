@@ -9,10 +9,13 @@ only the masks and the loss differ:
 - ``sft``: the usual SFT recipe. Labels = the ids of every assistant turn, transformers'
   ``DataCollatorForSeq2Seq`` padding, and the model's built-in cross-entropy (``model(..., labels=...)``).
 - ``srft``: srft's masks for the ``srft`` policy (rejected steps masked, kept in context), srft's
-  :class:`~srft_format.trainers.collate.Collator` and its weighted loss (``weighted_nll``).
+  :class:`~srft_format.trainers.collate.Collator` and its weighted loss (``weighted_nll``), full logits:
+  the cost of the masks alone (goal: ratio 1.0 within noise).
+- ``srft-kept``: the same, as ``srft train`` runs it: logits only at the positions whose next token is trained
+  (``logits_to_keep``), which spares most of the vocabulary projection on agent data.
 
-Steps alternate between the two (after warm-up) so drift hits both alike; the median step time and tokens/s of
-each are printed, with the ratio srft / sft (goal: 1.0 within noise).
+The variants take turns (after warm-up) so drift hits all alike; the median step time, tokens/s and the ratio
+to ``sft`` are printed.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from srft_format.trainers.collate import Collator, as_row
 from srft_format.trainers.loading import load_model, load_tokenizer
 from srft_format.trainers.masks import build_example
 from srft_format.trainers.tiny import write_tiny_model
-from srft_format.trainers.train import weighted_nll
+from srft_format.trainers.train import next_token_positions, weighted_nll
 
 
 def synthetic_trajectory(index: int, steps: int) -> Trajectory:
@@ -103,12 +106,20 @@ def run(args: argparse.Namespace, model_path: str | Path) -> None:
     srft_batch = {k: v.to(args.device) for k, v in srft_batch.items()}
     autocast = torch.autocast(args.device.split(":")[0], dtype=torch.bfloat16) if args.bf16 else nullcontext()
 
+    inputs = {k: v for k, v in srft_batch.items() if k not in ("labels", "loss_weights")}
+    positions = next_token_positions(srft_batch["labels"])
+
     def sft_loss():
         return model(**sft_batch).loss
 
     def srft_loss():
-        inputs = {k: v for k, v in srft_batch.items() if k not in ("labels", "loss_weights")}
-        total, weight = weighted_nll(model(**inputs).logits, srft_batch["labels"], srft_batch["loss_weights"])
+        logits = model(**inputs).logits
+        total, weight = weighted_nll(logits, srft_batch["labels"], srft_batch["loss_weights"])
+        return total / weight
+
+    def srft_kept_loss():
+        logits = model(**inputs, logits_to_keep=positions).logits
+        total, weight = weighted_nll(logits, srft_batch["labels"], srft_batch["loss_weights"], positions)
         return total / weight
 
     def step(loss_fn) -> float:
@@ -124,27 +135,28 @@ def run(args: argparse.Namespace, model_path: str | Path) -> None:
             torch.cuda.synchronize()
         return time.perf_counter() - start
 
-    times: dict[str, list[float]] = {"sft": [], "srft": []}
+    variants = {"sft": sft_loss, "srft": srft_loss, "srft-kept": srft_kept_loss}
+    times: dict[str, list[float]] = {name: [] for name in variants}
     for i in range(args.warmup + args.iterations):
-        order = (("sft", sft_loss), ("srft", srft_loss))
-        for name, fn in order if i % 2 else order[::-1]:
+        order = list(variants.items())
+        for name, fn in order[i % 3:] + order[:i % 3]:  # rotate, so drift hits every variant alike
             elapsed = step(fn)
             if i >= args.warmup:
                 times[name].append(elapsed)
 
     tokens = sft_batch["input_ids"].numel()
-    trained = {name: int((batch["labels"] != -100).sum())
-               for name, batch in (("sft", sft_batch), ("srft", srft_batch))}
+    srft_trained = int((srft_batch["labels"] != -100).sum())
+    trained = {"sft": int((sft_batch["labels"] != -100).sum()), "srft": srft_trained, "srft-kept": srft_trained}
     precision = "bf16" if args.bf16 else "fp32"
     print(f"model {model_path} on {args.device} ({precision}); batch {args.batch_size} x "
-          f"{sft_batch['input_ids'].shape[1]} = {tokens} tokens; {args.iterations} timed steps each")
-    medians = {}
-    for name in ("sft", "srft"):
-        medians[name] = statistics.median(times[name])
+          f"{sft_batch['input_ids'].shape[1]} = {tokens} tokens; {args.iterations} timed steps each; "
+          f"srft-kept projects {len(positions)} of {sft_batch['input_ids'].shape[1]} positions")
+    medians = {name: statistics.median(times[name]) for name in variants}
+    for name in variants:
         spread = statistics.stdev(times[name]) if len(times[name]) > 1 else 0.0
-        print(f"  {name:5s} step {medians[name] * 1000:8.1f} ms (sd {spread * 1000:.1f})  "
-              f"{tokens / medians[name]:10.0f} tokens/s  trained tokens {trained[name]}")
-    print(f"  ratio srft/sft step time: {medians['srft'] / medians['sft']:.3f}")
+        print(f"  {name:9s} step {medians[name] * 1000:8.1f} ms (sd {spread * 1000:.1f})  "
+              f"{tokens / medians[name]:10.0f} tokens/s  trained tokens {trained[name]:6d}  "
+              f"ratio to sft {medians[name] / medians['sft']:.3f}")
 
 
 if __name__ == "__main__":

@@ -183,7 +183,7 @@ def _print_plan(run: Any, options: dict[str, Any], as_json: bool) -> None:
             "calls": len(fresh), "cached_calls": len(calls) - len(fresh),
             "prompt_tokens": sum(c.prompt_tokens for c in fresh),
             "max_completion_tokens": sum(c.max_completion_tokens for c in fresh)}
-    if budget is not None:
+    if budget is not None and (budget.price_in or budget.price_out):
         plan["max_cost_usd"] = round(budget.price(plan["prompt_tokens"], plan["max_completion_tokens"]), 6)
     if as_json:
         click.echo(json.dumps(plan, indent=2))

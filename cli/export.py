@@ -10,8 +10,7 @@ import click
 
 from srft_format.trainers.export import TARGETS
 
-from .options import policy_from_options, policy_options
-from .train import MASK_DEFAULTS, mask_options, mask_options_from, take_arguments
+from .options import MASK_DEFAULTS, mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
 
 
 @click.command()

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
-from srft_format.trainers.chat import TOOL_CALL_MODES, ChatTemplate, to_chat
-from srft_format.trainers.loading import load_tokenizer
-from srft_format.trainers.masks import HISTORY_MODES, IGNORE_INDEX, MaskedExample, build_examples
 
 from srft_format.dataset import Dataset
+from srft_format.trainers.chat import ChatTemplate, to_chat
+from srft_format.trainers.loading import load_tokenizer
+from srft_format.trainers.masks import IGNORE_INDEX, MaskedExample, build_examples
 
-from .options import policy_from_options, policy_options
+from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
 
 STYLES = {"trained": "bold green", "rejected": "red", "masked": "bright_black"}
 
@@ -24,23 +24,12 @@ STYLES = {"trained": "bold green", "rejected": "red", "masked": "bright_black"}
 @click.option("--tokenizer", "tokenizer_path", required=True, type=click.Path(exists=True),
               help="A model directory or .gguf file whose tokenizer (and chat template) to use.")
 @click.option("--trajectory", "-t", "trajectory_id", help="The trajectory to show (default: the first).")
-@click.option("--chat-template", type=click.Path(exists=True, dir_okay=False),
-              help="A Jinja chat template file to use instead of the tokenizer's.")
-@click.option("--tool-calls", type=click.Choice(TOOL_CALL_MODES), default="auto", show_default=True,
-              help="Render tool calls natively, as SWE-agent style text, or natively when the template can.")
-@click.option("--history", type=click.Choice(HISTORY_MODES), default="refuse", show_default=True,
-              help="Templates that rewrite earlier turns: refuse, or train such steps in examples of "
-                   "their own.")
-@click.option("--train-on-eos/--no-train-on-eos", default=True, show_default=True,
-              help="Train the end-of-turn token of each trained step.")
+@mask_options
 @click.option("--max-length", type=click.IntRange(1), help="Cut examples to this many tokens.")
-@click.option("--recorded-tokens", is_flag=True,
-              help="Use the token ids the policy recorded (token-in/token-out).")
 @click.option("--counts-only", is_flag=True, help="Print only the counts, not the coloured text.")
 @policy_options
-def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, chat_template: str | None,
-          tool_calls: str, history: str, train_on_eos: bool, max_length: int | None, recorded_tokens: bool,
-          counts_only: bool, **policy_kwargs) -> None:
+def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, max_length: int | None,
+          counts_only: bool, **options: Any) -> None:
     """Show a trajectory as the model will see it: trained tokens green, rejected steps red, the rest grey.
 
     \b
@@ -51,16 +40,14 @@ def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, chat_tem
       srft masks my-dataset --tokenizer model-dir/ --annotator human --annotator critic --counts-only
     """
     ds = Dataset.open(dataset)
-    policy = policy_from_options(**policy_kwargs)
+    policy = policy_from_options(**take_arguments(options, policy_from_options))
+    mask = mask_options_from(options)
     traj = ds.trajectory(trajectory_id) if trajectory_id else next(iter(ds.trajectories()), None)
     if traj is None:
         raise click.UsageError(f"{dataset} holds no trajectories")
     weights = policy.step_weights(traj, ds.verdicts_by_trajectory().get(traj.id, ()))
     tokenizer = load_tokenizer(tokenizer_path)
-    template = Path(chat_template).read_text(encoding="utf-8") if chat_template else None
-    examples = build_examples(traj, tokenizer, weights, chat_template=template, max_length=max_length,
-                              train_on_eos=train_on_eos, tool_calls=tool_calls,
-                              use_recorded_tokens=recorded_tokens, history=history)
+    examples = build_examples(traj, tokenizer, weights, max_length=max_length, **mask)
     console = Console()
     for number, example in enumerate(examples):
         if len(examples) > 1:
@@ -68,10 +55,11 @@ def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, chat_tem
         if not counts_only:
             console.print(_coloured(example, tokenizer), end="\n\n")
     console.print(_counts(traj.id, policy.name, weights, examples))
-    if not recorded_tokens and to_chat(traj, ChatTemplate.for_tokenizer(tokenizer, template),
-                                       tool_calls).text_tool_calls:
-        console.print("note: tool calls are written as text (<function=NAME><parameter=KEY>...), the template "
-                      "cannot render them or --tool-calls text asked so: see spec/masks.md", style="yellow")
+    if not mask["use_recorded_tokens"] and to_chat(
+            traj, ChatTemplate.for_tokenizer(tokenizer, mask["chat_template"]), mask["tool_calls"]).text_tool_calls:
+        console.print("note: tool calls are written as text (<function=NAME><parameter=KEY>...): the "
+                      "template cannot render them, or --tool-calls text asked so (spec/masks.md)",
+                      style="yellow")
 
 
 def token_classes(example: MaskedExample) -> list[str]:

@@ -2,56 +2,12 @@
 
 from __future__ import annotations
 
-import inspect
 import json
-from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import click
 
-from srft_format.trainers.chat import TOOL_CALL_MODES
-from srft_format.trainers.masks import HISTORY_MODES
-
-from .options import policy_from_options, policy_options
-
-_MASK_OPTIONS = [
-    click.option("--chat-template", type=click.Path(exists=True, dir_okay=False),
-                 help="A Jinja chat template file to use instead of the tokenizer's."),
-    click.option("--tool-calls", type=click.Choice(TOOL_CALL_MODES), default="auto", show_default=True,
-                 help="Tool calls: native, SWE-agent style text, or native when the template can (auto)."),
-    click.option("--train-on-eos/--no-train-on-eos", default=True, show_default=True,
-                 help="Train the end-of-turn token of trained steps."),
-    click.option("--history", type=click.Choice(HISTORY_MODES), default="refuse", show_default=True,
-                 help="Templates that rewrite earlier turns: refuse, or train such steps in separate examples."),
-    click.option("--recorded-tokens", is_flag=True,
-                 help="Use the token ids the policy recorded (token-in/token-out) instead of rendering."),
-]
-
-MASK_DEFAULTS = {"chat_template": None, "tool_calls": "auto", "train_on_eos": True, "history": "refuse",
-                 "use_recorded_tokens": False}
-"""What :func:`mask_options_from` returns when no mask option is given."""
-
-
-def mask_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the mask-building options (template, tool calls, end-of-turn, history, recorded tokens)."""
-    for option in reversed(_MASK_OPTIONS):
-        command = option(command)
-    return command
-
-
-def mask_options_from(options: dict[str, Any]) -> dict[str, Any]:
-    """Remove the :func:`mask_options` values from ``options``, as keyword arguments of ``build_examples``."""
-    template = options.pop("chat_template")
-    return {"chat_template": Path(template).read_text(encoding="utf-8") if template else None,
-            "tool_calls": options.pop("tool_calls"), "train_on_eos": options.pop("train_on_eos"),
-            "history": options.pop("history"), "use_recorded_tokens": options.pop("recorded_tokens")}
-
-
-def take_arguments(options: dict[str, Any], function: Callable[..., Any]) -> dict[str, Any]:
-    """Remove from ``options`` (and return) the keyword arguments ``function`` takes."""
-    return {name: options.pop(name) for name in inspect.signature(function).parameters if name in options}
-
+from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))

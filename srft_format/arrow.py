@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import Enum
 from functools import lru_cache
@@ -135,54 +135,97 @@ def _json(value: Any) -> str | None:
     return None if value is None else orjson.dumps(value).decode()
 
 
-def _encode(model: type[BaseModel], obj: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for name, how, sub in _plan(model):
-        value = obj.get(name)
-        if how == "json":
-            row[name] = _json(value)
-        elif how == "parts":
-            is_parts = isinstance(value, list)
-            row[name] = None if is_parts else value
-            row[name + PARTS_SUFFIX] = value if is_parts else None
-        elif how == "model":
-            row[name] = None if value is None else _encode(sub, value)
-        elif how == "list-model":
-            row[name] = None if value is None else [_encode(sub, v) for v in value]
-        elif how == "list-json":
-            row[name] = None if value is None else [_json(v) for v in value]
-        else:
-            row[name] = value
-    return row
+Codec = Callable[[dict[str, Any]], dict[str, Any]]
+"""Turns one record's dict into one table row, or back (for a model, by :func:`_encoder` / :func:`_decoder`)."""
 
 
-def _decode(model: type[BaseModel], row: dict[str, Any]) -> dict[str, Any]:
-    obj: dict[str, Any] = {}
+@lru_cache(maxsize=None)
+def _encoder(model: type[BaseModel]) -> Codec | None:
+    """Turns ``model_dump(mode="json")`` output into a row, in place; None when the dump already is one."""
+    plan = []
     for name, how, sub in _plan(model):
-        value = row.get(name)
-        if how == "json":
-            value = None if value is None else orjson.loads(value)
+        if how in ("model", "list-model"):
+            sub = _encoder(sub)
+            if sub is None:
+                continue
         elif how == "parts":
-            parts = row.get(name + PARTS_SUFFIX)
-            value = [{k: v for k, v in p.items() if v is not None} for p in parts] if parts is not None else value
-        elif how == "model":
-            value = None if value is None else _decode(sub, value)
-        elif how == "list-model":
-            value = None if value is None else [_decode(sub, v) for v in value]
-        elif how == "list-json":
-            value = None if value is None else [orjson.loads(v) for v in value]
-        if value is not None:
-            obj[name] = value
-    return obj
+            sub = name + PARTS_SUFFIX
+        elif how == "plain":
+            continue
+        plan.append((name, how, sub))
+    if not plan:
+        return None
+
+    def encode(obj: dict[str, Any]) -> dict[str, Any]:
+        for name, how, sub in plan:
+            value = obj[name]
+            if how == "parts":
+                is_parts = isinstance(value, list)
+                obj[name] = None if is_parts else value
+                obj[sub] = value if is_parts else None
+            elif value is None:
+                continue
+            elif how == "json":
+                obj[name] = _json(value)
+            elif how == "model":
+                sub(value)
+            elif how == "list-model":
+                for item in value:
+                    sub(item)
+            else:  # list-json
+                obj[name] = [_json(v) for v in value]
+        return obj
+
+    return encode
+
+
+@lru_cache(maxsize=None)
+def _decoder(model: type[BaseModel]) -> Codec:
+    """Turns a row into a new dict for ``model.model_validate``, leaving out null fields."""
+    plan = []
+    for name, how, sub in _plan(model):
+        if how in ("model", "list-model"):
+            sub = _decoder(sub)
+        elif how == "parts":
+            sub = name + PARTS_SUFFIX
+        plan.append((name, how, sub))
+
+    def decode(row: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = {}
+        for name, how, sub in plan:
+            value = row.get(name)
+            if how == "parts":
+                parts = row.get(sub)
+                if parts is not None:
+                    value = [{k: v for k, v in part.items() if v is not None} for part in parts]
+            elif value is None or how == "plain":
+                pass
+            elif how == "json":
+                value = orjson.loads(value)
+            elif how == "model":
+                value = sub(value)
+            elif how == "list-model":
+                value = [sub(v) for v in value]
+            else:  # list-json
+                value = [orjson.loads(v) for v in value]
+            if value is not None:
+                obj[name] = value
+        return obj
+
+    return decode
 
 
 def to_table(records: Iterable[Model], model: type[Model]) -> pa.Table:
     """Records as an Arrow table with :func:`schema_of` ``(model)``."""
-    rows = [_encode(model, r.model_dump(mode="json")) for r in records]
+    rows = [r.model_dump(mode="json") for r in records]
+    encode = _encoder(model)
+    if encode is not None:
+        rows = [encode(row) for row in rows]
     return pa.Table.from_pylist(rows, schema=schema_of(model))
 
 
 def from_table(table: pa.Table | pa.RecordBatch, model: type[Model]) -> Iterator[dict[str, Any]]:
     """The records of a table as plain dicts ready for ``model.model_validate``."""
+    decode = _decoder(model)
     for row in table.to_pylist():
-        yield _decode(model, row)
+        yield decode(row)

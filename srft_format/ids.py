@@ -15,5 +15,6 @@ def trajectory_id(source_format: str, raw_record: bytes) -> str:
     ``<source_format>-<24 hex digits of sha256(format NUL bytes)>``: re-converting the same record gives the
     same id, so datasets can be deduplicated, joined and labelled by other teams.
     """
-    digest = hashlib.sha256(source_format.encode() + b"\0" + raw_record).hexdigest()
-    return f"{source_format}-{digest[:24]}"
+    digest = hashlib.sha256(source_format.encode() + b"\0")
+    digest.update(raw_record)  # not concatenated first: records can be megabytes
+    return f"{source_format}-{digest.hexdigest()[:24]}"

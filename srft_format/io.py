@@ -25,6 +25,9 @@ M = TypeVar("M", bound=Model)
 
 ROW_GROUP_SIZE = 256
 """Trajectories per Parquet row group: a few MB each, so column scans skip well and memory stays bounded."""
+ARROW_CHUNK_BYTES = 4 * 2**20
+"""Arrow data turned into Python objects (reading Parquet) or made from them (writing) at once: a row group
+of trajectories as objects would be hundreds of thousands of them, which every cyclic-GC pass scans again."""
 
 
 def storage_of(path: str | os.PathLike) -> str:
@@ -64,10 +67,17 @@ def _parquet_rows(name: str) -> Iterator[tuple[int, dict[str, Any]]]:
         raise SrftError(Problem(f"not a readable Parquet file ({exc})", file=name)) from None
     model = _model_for_columns(parquet.schema_arrow.names)
     row = 0
-    for batch in parquet.iter_batches(batch_size=ROW_GROUP_SIZE):
+    meta = parquet.metadata
+    size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    for batch in parquet.iter_batches(batch_size=chunk_rows(size, meta.num_rows)):
         for obj in arrow.from_table(batch, model):
             row += 1
             yield row, obj
+
+
+def chunk_rows(nbytes: int, rows: int) -> int:
+    """Rows of Arrow data of this average size that make about :data:`ARROW_CHUNK_BYTES` (1 to a row group)."""
+    return max(1, min(ROW_GROUP_SIZE, ARROW_CHUNK_BYTES * rows // max(nbytes, 1)))
 
 
 def _model_for_columns(columns: list[str]) -> type[Model]:
@@ -112,7 +122,9 @@ def write_records(path: str | os.PathLike, records: Iterable[Model], model: type
 
 
 class ParquetRecordWriter:
-    """Streams records into a Parquet file, one row group every :data:`ROW_GROUP_SIZE`; atomic on close."""
+    """Streams records into a Parquet file, one row group every :data:`ROW_GROUP_SIZE`; atomic on close.
+
+    Records become Arrow data in chunks of about :data:`ARROW_CHUNK_BYTES`, sized from the previous chunk."""
 
     def __init__(self, path: str | os.PathLike, model: type[Model], row_group_size: int = ROW_GROUP_SIZE):
         self.path = Path(path)
@@ -121,18 +133,33 @@ class ParquetRecordWriter:
         self.count = 0
         self._tmp = self.path.with_name(f".{self.path.name}.tmp-{os.getpid()}")
         self._writer = pq.ParquetWriter(self._tmp, arrow.schema_of(model), compression="zstd")
-        self._buffer: list[Model] = []
+        self._records: list[Model] = []
+        self._chunk = 1
+        self._tables: list[pa.Table] = []
+        self._rows = 0
 
     def write(self, record: Model) -> None:
-        self._buffer.append(record)
+        self._records.append(record)
         self.count += 1
-        if len(self._buffer) >= self.row_group_size:
+        self._rows += 1
+        if len(self._records) >= self._chunk:
+            self._convert()
+        if self._rows >= self.row_group_size:
             self._flush()
 
+    def _convert(self) -> None:
+        if self._records:
+            table = arrow.to_table(self._records, self.model)
+            self._tables.append(table)
+            self._chunk = chunk_rows(table.nbytes, table.num_rows)
+            self._records = []
+
     def _flush(self) -> None:
-        if self._buffer:
-            self._writer.write_table(arrow.to_table(self._buffer, self.model), row_group_size=self.row_group_size)
-            self._buffer = []
+        self._convert()
+        if self._tables:
+            table = pa.concat_tables(self._tables).combine_chunks()
+            self._writer.write_table(table, row_group_size=self.row_group_size)
+            self._tables, self._rows = [], 0
 
     def close(self) -> None:
         self._flush()

@@ -19,7 +19,7 @@ LABELS = ["correct", "incorrect", "correct", "incorrect"]
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> Path:
-    """t-0 resolved; t-1 unresolved with verdicts; t-2 unresolved, no verdicts (nothing to train under srft)."""
+    """t-0 resolved; t-1 unresolved with verdicts; t-2 unresolved without (nothing to train under srft)."""
     path = tmp_path_factory.mktemp("export") / "ds"
     write_dataset(path, [make_trajectory("t-0", 4, resolved=True), make_trajectory("t-1", 4, labels=LABELS),
                          make_trajectory("t-2", 3)])
@@ -71,7 +71,7 @@ def test_axolotl_and_sharegpt_flags(dataset, tmp_path):
     for row in sharegpt:
         assert check_row("sharegpt", row) == []
         gpt = next(t for t in row["conversations"] if t["from"] == "gpt")
-        assert "<function=bash>" in gpt["value"] and "<parameter=command>" in gpt["value"]  # actions kept as text
+        assert "<function=bash>" in gpt["value"] and "<parameter=command>" in gpt["value"]  # calls as text
         assert [t["from"] for t in row["conversations"][:4]] == ["system", "human", "gpt", "observation"]
 
 
@@ -94,7 +94,8 @@ def test_trl_rows_are_the_masked_examples(dataset, tmp_path):
 
 def test_soft_policies_and_bad_targets_are_refused(dataset, tmp_path):
     with pytest.raises(SrftError, match="0/1 flags only"):
-        list(export_rows(Dataset.open(dataset), "openai", TrainingPolicy("srft", soft=True), ExportSummary("openai")))
+        soft = TrainingPolicy("srft", soft=True)
+        list(export_rows(Dataset.open(dataset), "openai", soft, ExportSummary("openai")))
     with pytest.raises(SrftError, match="needs --tokenizer"):
         list(export_rows(Dataset.open(dataset), "trl", TrainingPolicy("sft"), ExportSummary("trl")))
 
@@ -116,7 +117,7 @@ def valid_openai_row() -> dict:
 @pytest.mark.parametrize("break_it, expected", [
     (lambda r: r["messages"][1].update(weight=1), "Additional properties"),       # weight on a user message
     (lambda r: r["messages"][2].update(weight=0.5), "is not one of [0, 1]"),      # weights are 0 or 1
-    (lambda r: r["messages"][2]["tool_calls"][0]["function"].update(arguments={"command": "ls"}), "not of type"),
+    (lambda r: r["messages"][2]["tool_calls"][0]["function"].update(arguments={"cmd": "ls"}), "not of type"),
     (lambda r: r["messages"][3].update(tool_call_id="call_nowhere"), "answers no earlier tool call"),
     (lambda r: r["messages"][2].update(role="bot"), "is not one of"),
     (lambda r: [m.update(weight=0) for m in r["messages"] if m["role"] == "assistant"], "nothing to train"),
@@ -132,7 +133,8 @@ def test_openai_validator_rejects_documented_violations(break_it, expected):
 
 def test_other_validators_reject_violations():
     assert any("only assistant" in p for p in check_row("axolotl", {"messages": [
-        {"role": "user", "content": "x", "training": True}, {"role": "assistant", "content": "y", "training": True}]}))
+        {"role": "user", "content": "x", "training": True},
+        {"role": "assistant", "content": "y", "training": True}]}))
     assert any("only gpt turns" in p for p in check_row("sharegpt", {"conversations": [
         {"from": "human", "value": "x", "train": True}, {"from": "gpt", "value": "y", "train": True}]}))
     assert any("neither -100 nor the token id" in p for p in check_row("trl", {

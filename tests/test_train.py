@@ -1,4 +1,4 @@
-"""Training: rejected steps give exactly zero gradient, the loss is the hand-computed one, `srft train` runs."""
+"""Training: rejected steps get zero gradient, the loss is the hand-computed one, `srft train` runs."""
 
 from __future__ import annotations
 
@@ -71,7 +71,8 @@ def test_rejected_steps_get_exactly_zero_gradient(model, tokenizer):
     accepted = [s for s in example.steps if s.weight > 0]
     assert all(s.end > s.start for s in example.steps)
     # rejected steps stay in the context: their tool calls are in the input
-    assert "grep -n foo utils.py | head -2" in tokenizer.decode(example.input_ids[rejected[0].start:rejected[0].end])
+    rejected_text = tokenizer.decode(example.input_ids[rejected[0].start:rejected[0].end])
+    assert "grep -n foo utils.py | head -2" in rejected_text
 
     batch = Collator(tokenizer.pad_token_id)([as_row(example)])
     logits = forward(model, batch)
@@ -124,17 +125,40 @@ def test_padding_and_packing_do_not_change_the_loss(model, tokenizer):
         alone = [weighted_nll(forward(model, b), b["labels"], b["loss_weights"])
                  for b in (Collator(tokenizer.pad_token_id)([r]) for r in rows)]
         padded_batch = Collator(tokenizer.pad_token_id)(rows)
-        padded = weighted_nll(forward(model, padded_batch), padded_batch["labels"], padded_batch["loss_weights"])
+        padded = weighted_nll(forward(model, padded_batch), padded_batch["labels"],
+                              padded_batch["loss_weights"])
         packed_rows = pack_rows(rows, max_length=len(rows[0]) + len(rows[1]) + 5)
         assert len(packed_rows) == 1
         packed_batch = Collator(tokenizer.pad_token_id, packed=True, pad_to_multiple_of=64)(packed_rows)
-        packed = weighted_nll(forward(model, packed_batch), packed_batch["labels"], packed_batch["loss_weights"])
+        packed = weighted_nll(forward(model, packed_batch), packed_batch["labels"],
+                              packed_batch["loss_weights"])
     expected_total = sum(t.item() for t, _ in alone)
     expected_weight = sum(w.item() for _, w in alone)
     for total, weight in (padded, packed):
         assert weight.item() == expected_weight
         assert total.item() == pytest.approx(expected_total, rel=1e-5)
     assert pack_rows(rows, max_length=len(rows[1])) == rows  # no room: one example per row
+
+
+def test_logits_of_trained_positions_only_give_the_same_loss_and_gradients(model, tokenizer):
+    from srft_format.trainers.train import next_token_positions
+
+    rows = [as_row(srft_example(tokenizer, steps=2)[1]), as_row(srft_example(tokenizer)[1])]
+    batch = Collator(tokenizer.pad_token_id)(rows)
+    inputs = {k: v for k, v in batch.items() if k not in ("labels", "loss_weights")}
+    positions = next_token_positions(batch["labels"])
+    assert 0 < len(positions) < batch["input_ids"].shape[1] // 2  # most positions need no logits
+    results = []
+    for kept in ({}, {"logits_to_keep": positions}):
+        model.zero_grad()
+        logits = model(**inputs, use_cache=False, **kept).logits
+        total, weight = weighted_nll(logits, batch["labels"], batch["loss_weights"],
+                                     kept.get("logits_to_keep"))
+        (total / weight).backward()
+        results.append((total.item(), weight.item(), [p.grad.clone() for p in model.parameters()]))
+    (full_total, full_weight, full_grads), (kept_total, kept_weight, kept_grads) = results
+    assert kept_weight == full_weight and kept_total == pytest.approx(full_total, rel=1e-6)
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(full_grads, kept_grads))
 
 
 # ------------------------------------------------------------------------------------------ srft train
@@ -171,7 +195,8 @@ def test_srft_train_runs_three_steps_per_policy(srft, critic_dataset, tiny_model
     data = record["data"]
     assert record["policy"] == TrainingPolicy(policy, unlabeled="train").to_dict()
     assert record["dataset"]["manifest_sha256"] == file_sha256(critic_dataset / "manifest.json")
-    assert data["trained_steps"] == expected_trained_steps(critic_dataset, TrainingPolicy(policy, unlabeled="train"))
+    training_policy = TrainingPolicy(policy, unlabeled="train")
+    assert data["trained_steps"] == expected_trained_steps(critic_dataset, training_policy)
     assert 0 < data["trained_steps_in_examples"] <= data["trained_steps"]
     assert sum(data["trained_tokens_by_kind"].values()) == data["trained_tokens"] > 0
     assert sum(data["trained_steps_by_kind"].values()) == data["trained_steps_in_examples"]
@@ -179,7 +204,7 @@ def test_srft_train_runs_three_steps_per_policy(srft, critic_dataset, tiny_model
     assert (out / "final" / "config.json").is_file() and (out / "final" / "model.safetensors").is_file()
     assert json.loads(run.stdout)["trained_steps"] == data["trained_steps"]
     # ... and the same number as `srft stats`' training-signal table for that policy
-    signal = compute_stats(open_views([str(critic_dataset)], policy=TrainingPolicy(policy, unlabeled="train")))
+    signal = compute_stats(open_views([str(critic_dataset)], policy=training_policy))
     assert {row["policy"]: row["steps"] for row in signal["training_signal"]}[policy] == data["trained_steps"]
 
 
@@ -192,7 +217,8 @@ def test_lora_packing_and_gradient_checkpointing(tiny_model, tmp_path):
                          lora=True, lora_rank=4, gradient_checkpointing=True, packing=True, device="cpu")
     lines: list[str] = []
     run = train(str(dataset), TrainingPolicy("srft"), config, log=lines.append)
-    assert "3 examples from 3 trajectories; policy srft trains 6/12 steps" in lines[0] and "1 rows" in lines[0]
+    assert "3 examples from 3 trajectories; policy srft trains 6/12 steps" in lines[0]
+    assert "1 rows" in lines[0]  # packed
     assert run["train"]["steps"] == 2 and run["checkpoints"] == ["final"]
     assert (tmp_path / "run" / "final" / "adapter_model.safetensors").is_file()
     assert json.loads((tmp_path / "run" / "run.json").read_text())["config"]["lora"] is True
@@ -217,16 +243,27 @@ def test_a_template_refusal_names_the_dataset_and_trajectory(srft, tiny_model, t
     assert line.startswith(f"error: {dataset}: trajectory t-0") and "does not render tool calls" in line
 
 
+def test_the_fsdp_config_is_a_ready_accelerate_config():
+    from importlib.resources import files
+
+    from accelerate.commands.config.config_args import load_config_from_file
+
+    config = load_config_from_file(str(files("srft_format.trainers") / "configs" / "fsdp.yaml"))
+    assert config.distributed_type.value == "FSDP" and config.mixed_precision == "bf16"
+    # checkpoints gather the full state dict, so they load with from_pretrained
+    assert config.fsdp_config["fsdp_state_dict_type"] == "FULL_STATE_DICT"
+
+
 @pytest.mark.slow
 def test_real_smollm2_from_gguf_trains_two_steps(srft, tmp_path):
-    """The real SmolLM2-135M-Instruct (GGUF, dequantised): its loss starts far below a random model's ~10.8."""
+    """The real SmolLM2-135M-Instruct (GGUF, dequantised): its loss is far below a random model's ~10.8."""
     from srft_format.trainers.loading import bundled_smollm2
 
     dataset = tmp_path / "ds"
     write_dataset(dataset, [make_trajectory(f"t-{i}", 4, resolved=False, labels=LABELS) for i in range(2)])
     out = tmp_path / "run"
-    run = srft("train", dataset, "--model", bundled_smollm2(), "--policy", "srft", "-o", out, "--max-steps", "2",
-               "--batch-size", "2", "--lr", "1e-5", "--device", "cpu")
+    run = srft("train", dataset, "--model", bundled_smollm2(), "--policy", "srft", "-o", out,
+               "--max-steps", "2", "--batch-size", "2", "--lr", "1e-5", "--device", "cpu")
     assert run.code == 0, run.stderr
     record = json.loads((out / "run.json").read_text())
     assert record["data"]["trained_steps"] == 4 and record["train"]["steps"] == 2
@@ -248,8 +285,9 @@ def test_two_process_ddp_step_equals_one_process_step(tiny_model, tmp_path):
                             for i in range(8)])
     common = ["train", str(dataset), "--model", str(tiny_model), "--policy", "srft", "--max-steps", "1",
               "--lr", "1e-3", "--device", "cpu"]
-    single = subprocess.run([sys.executable, "-m", "srft_format.cli.main", *common, "-o", str(tmp_path / "one"),
-                             "--batch-size", "4"], capture_output=True, text=True)
+    single = subprocess.run([sys.executable, "-m", "srft_format.cli.main", *common,
+                             "-o", str(tmp_path / "one"), "--batch-size", "4"],
+                            capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
     ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m",
                           "srft_format.cli.main", *common, "-o", str(tmp_path / "two"), "--batch-size", "2"],

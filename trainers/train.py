@@ -13,6 +13,7 @@ and contribute no gradient.
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import json
 import math
@@ -59,23 +60,36 @@ class TrainConfig:
     """``auto`` (GPU when there is one), ``cpu`` or ``cuda``."""
 
 
-def weighted_nll(logits: Any, labels: Any, weights: Any) -> tuple[Any, Any]:
+def next_token_positions(labels: Any) -> Any:
+    """The positions whose next token is trained in some row of the batch: the only logits the loss needs."""
+    return (labels[:, 1:] != IGNORE).any(0).nonzero().squeeze(-1)
+
+
+def weighted_nll(logits: Any, labels: Any, weights: Any, positions: Any = None) -> tuple[Any, Any]:
     """``(sum of w_t * nll_t, sum of w_t)`` over the tokens whose label is not ``-100``.
 
     Token ``t`` is predicted from the logits at ``t - 1`` (the usual shift); nothing of the masked positions
-    enters the sum, so their logits get exactly zero gradient.
+    enters the sum, so their logits get exactly zero gradient. With ``positions`` (from
+    :func:`next_token_positions`), ``logits`` holds only those positions (the model ran with
+    ``logits_to_keep=positions``, which spares the vocabulary projection of every untrained position).
     """
     import torch.nn.functional as F
 
     labels, weights = labels[:, 1:], weights[:, 1:]
+    if positions is None:
+        logits = logits[:, :-1]
+    else:
+        labels, weights = labels[:, positions], weights[:, positions]
     keep = labels != IGNORE
-    nll = F.cross_entropy(logits[:, :-1][keep].float(), labels[keep], reduction="none")
+    nll = F.cross_entropy(logits[keep].float(), labels[keep], reduction="none")
     w = weights[keep].to(nll.dtype)
     return (w * nll).sum(), w.sum()
 
 
-def _prepare_model(config: TrainConfig, dtype: Any) -> Any:
+def _prepare_model(config: TrainConfig, dtype: Any) -> tuple[Any, bool]:
+    """The model to train, and whether its forward takes ``logits_to_keep``."""
     model = load_model(config.model, dtype=dtype, trainable=True)
+    keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
     model.config.use_cache = False
     if config.gradient_checkpointing:
         if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x
@@ -87,7 +101,7 @@ def _prepare_model(config: TrainConfig, dtype: Any) -> Any:
 
         model = get_peft_model(model, LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank,
                                                  target_modules="all-linear", task_type="CAUSAL_LM"))
-    return model
+    return model, keeps_logits
 
 
 def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
@@ -128,7 +142,7 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
     max_steps = config.max_steps or len(loader)  # one pass: batches per process
 
     # 2. Model, optimizer, schedule.
-    model = _prepare_model(config, dtype=torch.float32)
+    model, keeps_logits = _prepare_model(config, dtype=torch.float32)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
@@ -160,8 +174,10 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
     for step in range(1, max_steps + 1):
         batch = next(batches)
         labels, weights = batch.pop("labels"), batch.pop("loss_weights")
-        logits = model(**batch, use_cache=False).logits  # no KV cache: packed rows need it off
-        weighted_sum, weight_total = weighted_nll(logits, labels, weights)
+        positions = next_token_positions(labels) if keeps_logits else None
+        kept = {"logits_to_keep": positions} if keeps_logits else {}
+        logits = model(**batch, use_cache=False, **kept).logits  # no KV cache: packed rows need it off
+        weighted_sum, weight_total = weighted_nll(logits, labels, weights, positions)
         # Normalise by the weight of the whole batch across processes, so that DDP/FSDP's gradient averaging
         # gives sum(w * nll) / sum(w) over everything.
         global_total = accelerator.reduce(weight_total.detach(), reduction="sum").clamp_min(1e-8)
