@@ -79,6 +79,15 @@ def timed(label: str, nbytes: int, fn, baseline: float | None = None, repeat: in
     return rate
 
 
+def parse_in_memory(jsonl_file: Path, nbytes: int) -> float:
+    """The parse floor (bare ``orjson.loads`` of every line, in memory) and model parsing of the same lines."""
+    lines = [line for _, line in iter_lines(jsonl_file)]
+    floor = timed("parse floor: orjson.loads per line", nbytes, lambda: sum(1 for x in lines if orjson.loads(x)))
+    timed("parse into models (no cross-checks)", nbytes,
+          lambda: sum(1 for x in lines if parse_record(x, Trajectory)), floor)
+    return floor
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trajectories", type=int, default=10_000)
@@ -103,11 +112,7 @@ def main() -> None:
         print(f"  {'write JSONL dataset (models -> file)':<44} {write_jsonl:7.2f} s  "
               f"{nbytes / write_jsonl / 1e6:8.1f} MB/s")
 
-        lines = [line for _, line in iter_lines(jsonl_file)]
-        floor = timed("parse floor: orjson.loads per line", nbytes, lambda: sum(1 for x in lines if orjson.loads(x)))
-        timed("parse into models (no cross-checks)", nbytes,
-              lambda: sum(1 for x in lines if parse_record(x, Trajectory)), floor)
-        del lines
+        floor = parse_in_memory(jsonl_file, nbytes)
         timed("validated read: read_records (streamed)", nbytes,
               lambda: sum(1 for _ in read_records(jsonl_file, Trajectory)), floor)
 

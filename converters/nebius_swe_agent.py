@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from srft_format.errors import Problem, SrftError
 from srft_format.models import Action, Agent, Evaluation, Message, Outcome, Role, Task, Trajectory
 
 from .actions import text_actions
 from .base import Converter, Detection, SourceRecord
 from .openai_chat import chat_trajectory, steps_for
+from .source_fields import list_or_json_list
 
 NAME = "nebius-swe-agent"
 ROW_KEYS = frozenset(("model_name", "target", "trajectory"))
@@ -36,14 +35,7 @@ def detect(record: SourceRecord) -> Detection | None:
 
 def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
     data = record.data
-    turns = data["trajectory"]
-    if isinstance(turns, str):
-        try:
-            turns = orjson.loads(turns)
-        except orjson.JSONDecodeError as exc:
-            raise SrftError(Problem(f"a JSON string that does not decode ({exc})", "trajectory")) from None
-    if not isinstance(turns, list):
-        raise SrftError(Problem(f"expected a list of turns, got {type(turns).__name__}", "trajectory"))
+    turns = list_or_json_list(data["trajectory"], "trajectory", "a list of turns")
     messages = [_message(turn, f"trajectory[{i}]") for i, turn in enumerate(turns)]
     actions: dict[int, list[Action]] = {i: text_actions(m.content) for i, m in enumerate(messages)
                                         if m.role is Role.assistant and isinstance(m.content, str)}

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from srft_format.errors import Problem, SrftError
 
 
@@ -34,6 +36,16 @@ def object_list(value: Any, path: str, what: str) -> list[dict[str, Any]]:
     for i, item in enumerate(require(value, list, path, what)):
         require(item, dict, f"{path}[{i}]", "an object")
     return value
+
+
+def list_or_json_list(value: Any, path: str, what: str) -> list[Any]:
+    """A list, or a JSON string holding one (SWE-smith ``messages``, nebius ``trajectory``)."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            raise fail(path, f"a JSON string that does not decode ({exc})") from None
+    return require(value, list, path, what)
 
 
 def token_count(value: Any) -> int | None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
 from srft_format.errors import Problem, SrftError
 from srft_format.models import Action, Agent, Message, Outcome, Role, Task, Trajectory
 
@@ -21,6 +19,7 @@ from .actions import call_action, text_actions
 from .base import Converter, Detection, SourceRecord
 from .chat import chat_message, text_of
 from .openai_chat import CallIds, chat_trajectory, steps_for
+from .source_fields import list_or_json_list
 
 NAME = "swe-smith"
 FT_KEYS = frozenset(("messages", "instance_id"))
@@ -43,7 +42,7 @@ def detect(record: SourceRecord) -> Detection | None:
 
 def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
     data = record.data
-    raw_messages = _decode_messages(data["messages"])
+    raw_messages = list_or_json_list(data["messages"], "messages", "a list of messages")
     ids = CallIds()
     messages: list[Message] = []
     actions: dict[int, list[Action]] = {}
@@ -67,17 +66,6 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
         outcome=Outcome(resolved=resolved, patch=patch if isinstance(patch, str) and patch else None,
                         evaluation=None),
         extra={"traj_id": data["traj_id"]} if "traj_id" in data else {})
-
-
-def _decode_messages(value: Any) -> list[Any]:
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError as exc:
-            raise SrftError(Problem(f"a JSON string that does not decode ({exc})", "messages")) from None
-    if not isinstance(value, list):
-        raise SrftError(Problem(f"expected a list of messages, got {type(value).__name__}", "messages"))
-    return value
 
 
 def _message(raw: Any, path: str) -> Message:

@@ -25,7 +25,6 @@ from typing import Any
 import orjson
 
 from .errors import Problem, SrftError
-from .ids import sha256_hex
 from .io import ParquetRecordWriter, read_records
 from .jsonl import open_output
 from .models import (FORMAT_VERSION, Annotator, Counts, DataFile, Manifest, Model, Source, Trajectory,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from srft_format.converters.base import Converter, SourceRecord
-from srft_format.converters.pipeline import convert_record, records_with_converters
+from srft_format.converters.pipeline import FileResult, convert_file, convert_record, records_with_converters
 from srft_format.converters.reader import InputFile, RecordError, iter_records
 from srft_format.models import Trajectory
+from srft_format.validate import check_trajectory
 
 
 def converted(path: Path) -> list[tuple[SourceRecord, Converter, list[Trajectory]]]:
@@ -32,3 +33,12 @@ def one(path: Path) -> Trajectory:
 def corpus_file(corpus: Path, folder: str, fragment: str) -> Path:
     (match,) = [p for p in (corpus / folder).iterdir() if fragment in p.name]
     return match
+
+
+def convert(path: Path) -> FileResult:
+    """Convert one file through the pipeline; every trajectory must be valid."""
+    result = convert_file(InputFile(str(path), path.name))
+    assert not result.errors, result.errors
+    for traj in result.trajectories:
+        assert check_trajectory(traj) == []
+    return result

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from convert_helpers import convert
 
 from srft_format.converters import openhands
 from srft_format.converters.base import SourceRecord
@@ -24,14 +25,6 @@ TRAJS = "All-Hands-AI__OpenHands__tests__runtime__trajs__"
 RESOLVER = "All-Hands-AI__OpenHands__tests__unit__resolver__mock_output__output.jsonl"
 PREDICTIONS = ("All-Hands-AI__OpenHands__evaluation__benchmarks__swe_bench__examples__"
                "example_model_output.json")
-
-
-def convert(path: Path) -> FileResult:
-    result = convert_file(InputFile(str(path), path.name))
-    assert not result.errors, result.errors
-    for traj in result.trajectories:
-        assert check_trajectory(traj) == []
-    return result
 
 
 def versions(result: FileResult) -> set[str]:

@@ -6,24 +6,16 @@ from pathlib import Path
 
 import orjson
 import pytest
+from convert_helpers import convert
 
 from srft_format.converters import swe_gym
 from srft_format.converters.pipeline import FileResult, convert_file
 from srft_format.converters.reader import InputFile
 from srft_format.models import ActionKind, Role
-from srft_format.validate import check_trajectory
 
 RAW = "zhu-yiqi__agent-data-protocol__datasets__swe-gym_openhands_sampled_trajectories__sample_raw.json"
 SFT = ("zhu-yiqi__agent-data-protocol__datasets__swe-gym_openhands_sampled_trajectories__sample_sft__"
        "sample_sft_openhands.json")
-
-
-def convert(path: Path) -> FileResult:
-    result = convert_file(InputFile(str(path), path.name))
-    assert not result.errors, result.errors
-    for traj in result.trajectories:
-        assert check_trajectory(traj) == []
-    return result
 
 
 @pytest.fixture(scope="module")
