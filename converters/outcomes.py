@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from srft_format.errors import Problem, SrftError, describe_json_error
+from srft_format.errors import Problem, SrftError, json_error
 from srft_format.jsonl import iter_lines, open_input
 from srft_format.models import Evaluation, Trajectory
 
@@ -94,8 +94,8 @@ def read_eval_file(path: Path) -> Outcomes:
 def _loads(raw: bytes, file: str, line: int | None) -> Any:
     try:
         return orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SrftError(Problem(describe_json_error(str(exc), raw), file=file, line=line)) from None
+    except orjson.JSONDecodeError:
+        raise SrftError(Problem(json_error(raw), file=file, line=line)) from None
 
 
 def _document(data: Any, source: str) -> Outcomes:

@@ -19,7 +19,7 @@ import orjson
 import yaml
 import zstandard
 
-from srft_format.errors import Problem, SrftError, describe_json_error
+from srft_format.errors import Problem, SrftError, json_error
 from srft_format.jsonl import open_input
 
 from .base import SourceRecord
@@ -138,11 +138,11 @@ def _yaml_record(name: str, raw: bytes) -> SourceRecord | RecordError:
 def _document_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]:
     try:
         data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
+    except orjson.JSONDecodeError:
         if _looks_like_json_lines(raw):
             yield from _line_records(name, raw)
         else:
-            yield RecordError(Problem(describe_json_error(str(exc), raw), file=name))
+            yield RecordError(Problem(json_error(raw), file=name))
         return
     yield SourceRecord(raw=raw, data=data, file=name, offset=0)
 
@@ -162,8 +162,8 @@ def _line_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]
             continue
         try:
             data = orjson.loads(line)
-        except orjson.JSONDecodeError as exc:
-            yield RecordError(Problem(describe_json_error(str(exc), line), file=name, line=number))
+        except orjson.JSONDecodeError:
+            yield RecordError(Problem(json_error(line), file=name, line=number))
         else:
             yield SourceRecord(raw=line.rstrip(b"\r"), data=data, file=name, offset=offset, line=number)
         offset += 1

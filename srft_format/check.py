@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from . import schema as schemas
-from .errors import Problem, SrftError, describe_json_error, json_path
+from .errors import Problem, SrftError, json_error, json_path
 from .io import iter_raw
 from .models import Annotator, Manifest, Model, Trajectory, VerdictRecord
 from .records import load_record, parse_record
@@ -95,8 +95,8 @@ class Checker:
         if self.schema_only:
             try:
                 obj = orjson.loads(raw) if isinstance(raw, bytes) else raw
-            except orjson.JSONDecodeError as exc:
-                return [Problem(describe_json_error(str(exc), raw))]  # type: ignore[arg-type]
+            except orjson.JSONDecodeError:
+                return [Problem(json_error(raw))]  # type: ignore[arg-type]
             return schema_problems(obj, kind)
         try:
             record = parse_record(raw, KINDS[kind]) if isinstance(raw, bytes) else load_record(raw, KINDS[kind])

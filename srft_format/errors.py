@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 _POSITION = re.compile(r"^(?P<reason>.*?):? (?:at )?line (?P<line>\d+) column (?P<column>\d+)(?: \(char \d+\))?$")
@@ -98,6 +99,16 @@ def _field_loc(loc: tuple[int | str, ...]) -> tuple[int | str, ...]:
             continue
         out.append(part)
     return tuple(out)
+
+
+def json_error(raw: bytes) -> str:
+    """Why ``raw`` is not one JSON document, positions counted within it (its line ending dropped)."""
+    raw = raw.rstrip(b"\r\n")
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return describe_json_error(str(exc), raw)
+    return "not valid JSON"
 
 
 def describe_json_error(detail: str, raw: bytes | None) -> str:

@@ -69,13 +69,13 @@ def _parquet_rows(name: str) -> Iterator[tuple[int, dict[str, Any]]]:
     row = 0
     meta = parquet.metadata
     size = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
-    for batch in parquet.iter_batches(batch_size=chunk_rows(size, meta.num_rows)):
+    for batch in parquet.iter_batches(batch_size=_chunk_rows(size, meta.num_rows)):
         for obj in arrow.from_table(batch, model):
             row += 1
             yield row, obj
 
 
-def chunk_rows(nbytes: int, rows: int) -> int:
+def _chunk_rows(nbytes: int, rows: int) -> int:
     """Rows of Arrow data of this average size that make about :data:`ARROW_CHUNK_BYTES` (1 to a row group)."""
     return max(1, min(ROW_GROUP_SIZE, ARROW_CHUNK_BYTES * rows // max(nbytes, 1)))
 
@@ -151,7 +151,7 @@ class ParquetRecordWriter:
         if self._records:
             table = arrow.to_table(self._records, self.model)
             self._tables.append(table)
-            self._chunk = chunk_rows(table.nbytes, table.num_rows)
+            self._chunk = _chunk_rows(table.nbytes, table.num_rows)
             self._records = []
 
     def _flush(self) -> None:

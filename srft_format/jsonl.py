@@ -48,13 +48,14 @@ def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
 
 
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
-    """``(line_number, line)`` for every non-blank line, numbered from 1; errors name the file."""
+    """``(line_number, line)`` for every non-blank line (with its line ending), numbered from 1; errors name
+    the file."""
     name = os.fspath(path)
     with open_input(path) as stream:
         try:
             for number, line in enumerate(stream, start=1):
-                if line.strip():
-                    yield number, line.rstrip(b"\r\n")
+                if not line.isspace():
+                    yield number, line  # the line ending stays: JSON allows trailing whitespace
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
 

@@ -1,9 +1,8 @@
 """Parse one record (a trajectory, a verdict, a manifest) from bytes or a dict, handling format versions.
 
-The fast path parses with orjson and validates the objects, faster than pydantic-core's own JSON parser,
-which reads what orjson refuses. Only a record that fails is looked at again, to say *why*: not JSON, not
-UTF-8, newer major version, or which fields are wrong. Records of an older major version are upgraded
-(nbformat style); records of a newer *minor* version lose the fields this reader does
+The fast path hands the bytes straight to pydantic-core. Only a record that fails is looked at again, to
+say *why*: not JSON, not UTF-8, newer major version, or which fields are wrong. Records of an older major
+version are upgraded (nbformat style); records of a newer *minor* version lose the fields this reader does
 not know, since minor versions only add optional fields.
 """
 
@@ -15,7 +14,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import ValidationError
 
-from .errors import FormatVersionError, Problem, SrftError, describe_json_error, problems_from_validation_error
+from .errors import FormatVersionError, Problem, SrftError, json_error, problems_from_validation_error
 from .models import FORMAT_MAJOR, FORMAT_MINOR, Model
 
 M = TypeVar("M", bound=Model)
@@ -53,22 +52,13 @@ def upgrade(record: dict[str, Any]) -> dict[str, Any]:
 def parse_record(raw: bytes, model: type[M]) -> M:
     """Validate one JSON document; on failure raise :class:`SrftError` with every problem located by path."""
     try:
-        obj = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        obj = None
-    if isinstance(obj, dict):
-        try:
-            return model.model_validate(obj)
-        except ValidationError:
-            pass  # validated again from the bytes below, for JSON-mode messages ('array', not 'list')
-    try:
         return model.model_validate_json(raw)
     except ValidationError as error:
         first = error
     try:
         obj = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise SrftError(Problem(describe_json_error(str(exc), raw))) from None
+    except orjson.JSONDecodeError:
+        raise SrftError(Problem(json_error(raw))) from None
     if not isinstance(obj, dict):
         raise SrftError(Problem(f"expected a JSON object, got {type(obj).__name__}"))
     return load_record(obj, model, first)
