@@ -32,7 +32,7 @@ def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
         yield sys.stdin.buffer
         return
     try:
-        raw = open(path, "rb")
+        raw = open(path, "rb", buffering=1 << 20)
     except OSError as exc:
         raise SrftError(Problem(f"cannot open: {exc.strerror}", file=os.fspath(path))) from None
     with raw:
