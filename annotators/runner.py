@@ -18,6 +18,7 @@ from pathlib import Path
 from srft_format.dataset import Dataset, DatasetWriter
 from srft_format.errors import Problem, SrftError
 from srft_format.models import Label, Trajectory, Verdict
+from srft_format.runtime import fewer_gc_pauses
 
 from .base import Critic, PlannedCall, StopRun
 
@@ -196,16 +197,17 @@ async def annotate(run: AnnotationRun, *, concurrency: int = 8, batch_steps: int
                 progress(stats)
 
     try:
-        for item in run.work():
-            await slots.acquire()
-            if stats.stopped:
-                slots.release()
-                break
-            task = asyncio.create_task(one(item))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.gather(*tasks)
+        with fewer_gc_pauses():
+            for item in run.work():
+                await slots.acquire()
+                if stats.stopped:
+                    slots.release()
+                    break
+                task = asyncio.create_task(one(item))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            if tasks:
+                await asyncio.gather(*tasks)
     finally:
         for task in tasks:
             task.cancel()

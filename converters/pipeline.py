@@ -21,7 +21,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from srft_format.errors import Problem, SrftError, problems_from_validation_erro
 from srft_format.io import read_records, write_records
 from srft_format.jsonl import open_output
 from srft_format.models import Trajectory
+from srft_format.runtime import GC_THRESHOLDS, fewer_gc_pauses
 from srft_format.redact import MARKER, is_redacted, redact_trajectory, redaction_marker
 from srft_format.validate import check_trajectory
 
@@ -47,11 +47,6 @@ ERROR_REPORT = "conversion-errors.jsonl"
 BATCH_BYTES = 32 * 2**20
 """Input bytes a worker converts into one part file of the dataset (with ``jobs > 1``)."""
 ON_ERROR = ("fail", "skip")
-GC_THRESHOLDS = (100_000, 50, 1000)
-"""Cyclic-GC thresholds while converting: the millions of short-lived objects of parsed JSON otherwise trigger
-collections that rescan every live object (a third of the run), while conversion creates no cycles."""
-
-
 @dataclass
 class FileResult:
     """What converting one file gave: its trajectories, how each record was recognised, what went wrong."""
@@ -473,17 +468,6 @@ def _write_error_report(dataset: Path, errors: list[Problem]) -> str | None:
         for problem in errors:
             out.write(orjson.dumps(problem.to_dict()) + b"\n")
     return str(report)
-
-
-@contextmanager
-def fewer_gc_pauses() -> Iterator[None]:
-    """Raise the cyclic-GC thresholds for the duration (see :data:`GC_THRESHOLDS`)."""
-    before = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
 
 
 class _progress:
