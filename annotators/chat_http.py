@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from srft_format.errors import SrftError
 
 from .base import StopRun
@@ -120,13 +122,11 @@ class OpenAIChat:
         return answer
 
     async def _send(self, request: dict[str, Any]) -> Completion:
-        import json
-
+        import httpx
         import openai
-        from openai.types.chat import ChatCompletion
 
         retryable = (openai.RateLimitError, openai.InternalServerError, openai.APITimeoutError,
-                     openai.APIConnectionError, openai.APIResponseValidationError, json.JSONDecodeError)
+                     openai.APIConnectionError, orjson.JSONDecodeError)
         stats = self.stats
         attempt = 0
         while True:
@@ -136,10 +136,12 @@ class OpenAIChat:
             stats.in_flight += 1
             stats.max_in_flight = max(stats.max_in_flight, stats.in_flight)
             try:
-                # post() rather than chat.completions.create(): same request and typed response, without
-                # re-validating our own plain-dict parameters (about a millisecond of CPU per call)
-                response = await next(self._next_client).post("/chat/completions", body=request,
-                                                              cast_to=ChatCompletion)
+                # post() rather than chat.completions.create(), with the body encoded and the answer read by
+                # orjson rather than validated through typed models: the same request and status handling,
+                # about a millisecond less CPU per call
+                raw = await next(self._next_client).post("/chat/completions", content=orjson.dumps(request),
+                                                         cast_to=httpx.Response)
+                response = orjson.loads(raw.content)
             except retryable as exc:
                 error = _describe(exc)
                 stats.errors[error] = stats.errors.get(error, 0) + 1
@@ -162,12 +164,13 @@ class OpenAIChat:
             return self._completion(response)
 
     def _completion(self, response: Any) -> Completion:
-        if not getattr(response, "choices", None):
+        choices = response.get("choices") if isinstance(response, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise EndpointFailed("the endpoint answered without choices")
-        text = response.choices[0].message.content or ""
-        usage = response.usage
-        prompt = usage.prompt_tokens if usage else 0
-        completion = usage.completion_tokens if usage else 0
+        text = (choices[0].get("message") or {}).get("content") or ""
+        usage = response.get("usage") or {}
+        prompt = usage.get("prompt_tokens") or 0
+        completion = usage.get("completion_tokens") or 0
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
         return Completion(text, prompt, completion)
