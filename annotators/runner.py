@@ -151,18 +151,12 @@ class VerdictSink:
             await asyncio.to_thread(self._commit, batch, step_counts)
 
     def _commit(self, batch: list[tuple[str, Verdict]], step_counts: dict[str, int]) -> None:
-        with DatasetWriter(self.run.path, mode="append", storage=_storage_of(self.run.dataset),
-                           known_steps=step_counts) as out:
+        with DatasetWriter(self.run.path, mode="append", known_steps=step_counts) as out:
             out.declare_annotator(self.run.critic.annotator)
             for traj_id, verdict in batch:
                 out.add_verdict(traj_id, verdict)
         self.run.stats.committed += len(batch)
         self.run.stats.batches += 1
-
-
-def _storage_of(dataset: Dataset) -> str:
-    files = dataset.manifest.files
-    return files[0].storage if files else "parquet"
 
 
 async def annotate(run: AnnotationRun, *, concurrency: int = 8, batch_steps: int = 500,

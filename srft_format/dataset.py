@@ -83,6 +83,12 @@ class Dataset:
     def annotators(self) -> dict[str, Annotator]:
         return {a.id: a for a in self.manifest.annotators}
 
+    @property
+    def storage(self) -> str:
+        """The storage of its trajectory files (parquet for an empty dataset, or one that mixes both)."""
+        storages = {f.storage for f in self.manifest.files if f.kind == "trajectories"}
+        return storages.pop() if len(storages) == 1 else "parquet"
+
     def files(self, kind: str) -> list[Path]:
         return [self.path / f.path for f in self.manifest.files if f.kind == kind]
 
@@ -191,13 +197,14 @@ class DatasetWriter:
     """
 
     def __init__(self, path: str | os.PathLike, *, name: str | None = None, mode: str = "create",
-                 storage: str = "parquet", compression: str | None = None,
+                 storage: str | None = None, compression: str | None = None,
                  trajectories_per_file: int = 10_000, verdicts_per_file: int = 1_000_000,
                  description: str | None = None, license: str | None = None,
                  known_steps: dict[str, int] | None = None):
-        """``known_steps``: append mode, the step count of each trajectory the caller knows the dataset holds
+        """``storage``: of the files written (default: an appended dataset's own, else parquet).
+        ``known_steps``: append mode, the step count of each trajectory the caller knows the dataset holds
         (saves re-reading every trajectory to check verdicts, e.g. on each batch of a long labeling run)."""
-        if storage not in STORAGES:
+        if storage not in (None, *STORAGES):
             raise SrftError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
         self.final = Path(path)
         self.mode = mode
@@ -222,6 +229,7 @@ class DatasetWriter:
             sources=list(old.sources) if old else [], annotators=list(old.annotators) if old else [],
             counts=old.counts.model_copy() if old else Counts(), files=list(old.files) if old else [],
             extra=dict(old.extra) if old else {})
+        storage = storage or (self.base.storage if self.base else "parquet")
         self._traj = _PartWriter(self.root, "trajectories", storage, compression, trajectories_per_file)
         self._verd = _PartWriter(self.root, "verdicts", storage, compression, verdicts_per_file)
         self._steps: dict[str, int] | None = dict(known_steps) if known_steps is not None and self.base else None

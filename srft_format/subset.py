@@ -21,7 +21,7 @@ def derived_writer(source: Dataset, path: str | os.PathLike, *, name: str | None
     """A writer for a dataset made from ``source``; ``note`` (what was selected, how) goes in ``extra["derived"]``."""
     m = source.manifest
     writer = DatasetWriter(path, name=name or m.name, mode="overwrite" if overwrite else "create",
-                           storage=storage or storage_of_dataset(source), description=m.description,
+                           storage=storage or source.storage, description=m.description,
                            license=m.license)
     writer.manifest.version = m.version
     writer.manifest.sources = [s.model_copy() for s in m.sources]
@@ -30,12 +30,6 @@ def derived_writer(source: Dataset, path: str | os.PathLike, *, name: str | None
         for annotator in m.annotators:
             writer.declare_annotator(annotator)
     return writer
-
-
-def storage_of_dataset(dataset: Dataset) -> str:
-    """The storage of the dataset's trajectory files (parquet for an empty dataset)."""
-    storages = {f.storage for f in dataset.manifest.files if f.kind == "trajectories"}
-    return storages.pop() if len(storages) == 1 else "parquet"
 
 
 def route(source: Dataset, writers: Mapping[str, DatasetWriter], choose: Callable[[Trajectory], str | None]) -> None:

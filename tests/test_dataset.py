@@ -130,3 +130,11 @@ def test_bad_manifest_is_named(tmp_path):
         Dataset.open(tmp_path / "ds")
     with pytest.raises(SrftError, match="is not an srft dataset"):
         Dataset.open(tmp_path)
+
+
+def test_append_keeps_the_datasets_storage(tmp_path):
+    write_dataset(tmp_path / "ds", [make_trajectory("t1")], name="demo", storage="jsonl")
+    with DatasetWriter(tmp_path / "ds", mode="append") as out:
+        out.add(make_trajectory("t2"))
+    ds = Dataset.open(tmp_path / "ds")
+    assert [f.storage for f in ds.manifest.files] == ["jsonl", "jsonl"] and ds.storage == "jsonl"
