@@ -358,7 +358,8 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
     fail_fast = on_error == "fail"
     summary = Summary(output=str(output), files=len(files))
     mode = "append" if is_dataset(output) else "create"
-    with fewer_gc_pauses(), DatasetWriter(output, mode=mode, storage=storage if mode == "create" else None) as writer, \
+    storage_of_new = storage if mode == "create" else None  # an append keeps the dataset's own storage
+    with fewer_gc_pauses(), DatasetWriter(output, mode=mode, storage=storage_of_new) as writer, \
             _progress(len(files), progress) as advance:
         if jobs > 1 and len(files) > 1:
             _convert_in_workers(files, (context, fail_fast), jobs, writer, summary, advance)
