@@ -5,6 +5,8 @@
 
 Prints MB/s for writing and reading JSONL and Parquet, the ratio of validated JSONL reading to bare
 ``orjson.loads`` of the same lines (target: >= 1/3), and DuckDB column scans over the Parquet files.
+Validated reading comes two ways: ``read_objects`` (JSON objects checked against the spec's schema and the
+cross-reference rules, as ``srft validate`` does) and ``read_records`` (the same checks, building pydantic models).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import duckdb
 import orjson
 
 from srft_format.dataset import Dataset, DatasetWriter
-from srft_format.io import read_records
+from srft_format.check import find_problems
+from srft_format.io import read_objects, read_records
 from srft_format.jsonl import iter_lines
 from srft_format.models import (FORMAT_VERSION, Action, Agent, Message, Outcome, Step, Task, ToolCall, Trajectory,
                                 Usage)
@@ -113,8 +116,12 @@ def main() -> None:
               f"{nbytes / write_jsonl / 1e6:8.1f} MB/s")
 
         floor = parse_in_memory(jsonl_file, nbytes)
-        timed("validated read: read_records (streamed)", nbytes,
+        timed("validated read: read_objects (streamed)", nbytes,
+              lambda: sum(1 for _ in read_objects(jsonl_file, Trajectory)), floor)
+        timed("validated read into models: read_records", nbytes,
               lambda: sum(1 for _ in read_records(jsonl_file, Trajectory)), floor)
+        timed("srft validate (every problem, ids unique)", nbytes,
+              lambda: find_problems(jsonl_file, Trajectory), floor)
 
         start = time.perf_counter()
         with DatasetWriter(root / "parquet", name="bench", storage="parquet") as out:

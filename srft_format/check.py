@@ -17,8 +17,8 @@ from . import schema as schemas
 from .errors import Problem, SrftError, json_error, json_path
 from .io import iter_raw
 from .models import Annotator, Manifest, Model, Trajectory, VerdictRecord
-from .records import load_record, parse_record
-from .validate import check_trajectory, check_verdict
+from .records import load_object
+from .validate import check_trajectory_object, check_verdict
 
 KINDS: dict[str, type[Model]] = {"trajectory": Trajectory, "verdict": VerdictRecord, "manifest": Manifest}
 
@@ -99,29 +99,30 @@ class Checker:
                 return [Problem(json_error(raw))]  # type: ignore[arg-type]
             return schema_problems(obj, kind)
         try:
-            record = parse_record(raw, KINDS[kind]) if isinstance(raw, bytes) else load_record(raw, KINDS[kind])
+            obj = load_object(raw, KINDS[kind])
         except SrftError as exc:
             return exc.problems
-        if isinstance(record, Trajectory):
-            return self._check_trajectory(record)
-        if isinstance(record, VerdictRecord):
-            return self._check_verdict(record)
+        if kind == "trajectory":
+            return self._check_trajectory(obj)
+        if kind == "verdict":
+            return self._check_verdict(obj)
         return []
 
-    def _check_trajectory(self, traj: Trajectory) -> list[Problem]:
-        problems = check_trajectory(traj, self.annotators)
-        if traj.id in self.steps_by_id:
-            problems.append(Problem(f"duplicate trajectory id {traj.id!r}", "id"))
-        self.steps_by_id[traj.id] = len(traj.steps)
+    def _check_trajectory(self, traj: dict[str, Any]) -> list[Problem]:
+        problems = check_trajectory_object(traj, self.annotators)
+        if traj["id"] in self.steps_by_id:
+            problems.append(Problem(f"duplicate trajectory id {traj['id']!r}", "id"))
+        self.steps_by_id[traj["id"]] = len(traj.get("steps", ()))
         return problems
 
-    def _check_verdict(self, verdict: VerdictRecord) -> list[Problem]:
-        if self.steps_by_id and verdict.trajectory not in self.steps_by_id:
-            return [Problem(f"verdict for unknown trajectory {verdict.trajectory!r}", "trajectory")]
-        problems = check_verdict(verdict, self.steps_by_id.get(verdict.trajectory), self.annotators)
-        key = (verdict.trajectory, verdict.step, verdict.annotator)
+    def _check_verdict(self, verdict: dict[str, Any]) -> list[Problem]:
+        trajectory, step, annotator = verdict["trajectory"], verdict["step"], verdict["annotator"]
+        if self.steps_by_id and trajectory not in self.steps_by_id:
+            return [Problem(f"verdict for unknown trajectory {trajectory!r}", "trajectory")]
+        problems = check_verdict(step, annotator, self.steps_by_id.get(trajectory), self.annotators)
+        key = (trajectory, step, annotator)
         if key in self.verdict_keys:
-            problems.append(Problem(f"a second verdict by {verdict.annotator!r} for step {verdict.step}", ""))
+            problems.append(Problem(f"a second verdict by {annotator!r} for step {step}", ""))
         self.verdict_keys.add(key)
         return problems
 

@@ -321,7 +321,7 @@ class DatasetWriter:
         n_steps = self._known_steps().get(trajectory_id)
         if n_steps is None:
             raise SrftError(Problem(f"verdict for unknown trajectory {trajectory_id!r}", "trajectory"))
-        problems = check_verdict(verdict, n_steps, {a.id: a for a in self.manifest.annotators})
+        problems = check_verdict(verdict.step, verdict.annotator, n_steps, [a.id for a in self.manifest.annotators])
         if problems:
             raise SrftError([Problem(f"{p.message} (trajectory {trajectory_id!r})", p.path) for p in problems])
         key = (trajectory_id, verdict.step, verdict.annotator)

@@ -4,6 +4,9 @@ The fast path hands the bytes straight to pydantic-core. Only a record that fail
 say *why*: not JSON, not UTF-8, newer major version, or which fields are wrong. Records of an older major
 version are upgraded (nbformat style); records of a newer *minor* version lose the fields this reader does
 not know, since minor versions only add optional fields.
+
+:func:`load_object` validates without building models: the spec's JSON Schema accepts the record as it is,
+and only a record it rejects goes through the models (to be upgraded, read, or explained).
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ import orjson
 from pydantic import ValidationError
 
 from .errors import FormatVersionError, Problem, SrftError, json_error, problems_from_validation_error
-from .models import FORMAT_MAJOR, FORMAT_MINOR, Model
+from .models import FORMAT_MAJOR, FORMAT_MINOR, RECORD_MODELS, Model
+from .schema import fast_validator
 
 M = TypeVar("M", bound=Model)
 
@@ -97,6 +101,26 @@ def _drop_unknown_fields(record: dict[str, Any], error: ValidationError) -> dict
             node = node[part]
         node.pop(key, None)
     return record
+
+
+def load_object(raw: bytes | dict[str, Any], model: type[Model]) -> dict[str, Any]:
+    """One record as a validated JSON object: as stored when the schema accepts it, else as the model reads it
+    (upgraded, or without a newer minor version's fields); :class:`SrftError` when the model rejects it too."""
+    obj = _loads_or_none(raw) if isinstance(raw, bytes) else raw
+    if isinstance(obj, dict) and fast_validator(_KIND_OF_MODEL[model]).is_valid(obj):
+        return obj
+    record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
+    return orjson.loads(dump_record(record))
+
+
+_KIND_OF_MODEL = {model: kind for kind, model in RECORD_MODELS.items()}
+
+
+def _loads_or_none(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None  # parse_record explains
 
 
 def dump_record(record: Model) -> bytes:

@@ -2,7 +2,8 @@
 
 ``python -m srft_format.schema --write`` regenerates ``spec/v<MAJOR>.<MINOR>/*.schema.json``; a test fails when the
 files and the models drift apart. ``--schema-only`` validation uses nothing but these files and ``jsonschema`` —
-the same check a user of any other language can run.
+the same check a user of any other language can run. Reading uses the same files compiled by ``jsonschema-rs``
+(:func:`fast_validator`) to accept records without building models.
 """
 
 from __future__ import annotations
@@ -58,6 +59,14 @@ def validator(kind: str, version: str = FORMAT_VERSION) -> Any:
 
     schema = load(kind, version)
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+
+
+@lru_cache(maxsize=None)
+def fast_validator(kind: str, version: str = FORMAT_VERSION) -> Any:
+    """The schema compiled by ``jsonschema-rs`` (formats checked): a quick yes or no, with no messages."""
+    import jsonschema_rs
+
+    return jsonschema_rs.validator_for(load(kind, version), validate_formats=True)
 
 
 def write_all() -> list[Path]:

@@ -1,42 +1,72 @@
-"""Rules JSON Schema cannot express: references between steps, messages, tool calls, verdicts, annotators."""
+"""Rules JSON Schema cannot express: references between steps, messages, tool calls, verdicts, annotators.
+
+The rules run on the few values they need, so one implementation serves a trajectory as a model
+(:func:`check_trajectory`) and as a JSON object that passed the schema (:func:`check_trajectory_object`).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
 
 from .errors import Problem
-from .models import Annotator, Role, Trajectory, Verdict
+from .models import Trajectory
+
+MessageRefs = tuple[str, Sequence[str], "str | None"]
+"""A message's role, the ids of its tool calls, and the tool call it answers."""
+StepRefs = tuple[int, int, Sequence[int]]
+"""A step's index, output message and observation messages."""
+VerdictRefs = tuple[int, str]
+"""A verdict's step and annotator."""
 
 
-def check_trajectory(traj: Trajectory, annotators: Mapping[str, Annotator] | None = None) -> list[Problem]:
-    """Every cross-reference problem in ``traj``; ``annotators`` adds a dataset's registry to its own."""
-    problems: list[Problem] = []
-    problems += _check_messages(traj)
-    problems += _check_steps(traj)
-    declared = _declared_annotators(traj, problems)
+def check_trajectory(traj: Trajectory, annotators: Collection[str] | None = None) -> list[Problem]:
+    """Every cross-reference problem in ``traj``; ``annotators`` (ids) adds a dataset's registry to its own."""
+    return reference_problems(
+        [(m.role.value, [c.id for c in m.tool_calls], m.tool_call_id) for m in traj.messages],
+        [(s.index, s.output, s.observations) for s in traj.steps],
+        [a.id for a in traj.annotators],
+        [(v.step, v.annotator) for v in traj.verdicts],
+        annotators,
+    )
+
+
+def check_trajectory_object(obj: dict[str, Any], annotators: Collection[str] | None = None) -> list[Problem]:
+    """:func:`check_trajectory` for a trajectory as a JSON object that the JSON Schema accepted."""
+    return reference_problems(
+        [(m["role"], [c["id"] for c in calls] if (calls := m.get("tool_calls")) else (), m.get("tool_call_id"))
+         for m in obj.get("messages", ())],
+        [(s["index"], s["output"], s.get("observations", ())) for s in obj.get("steps", ())],
+        [a["id"] for a in obj.get("annotators", ())],
+        [(v["step"], v["annotator"]) for v in obj.get("verdicts", ())],
+        annotators,
+    )
+
+
+def reference_problems(messages: Sequence[MessageRefs], steps: Sequence[StepRefs], annotator_ids: Sequence[str],
+                       verdicts: Iterable[VerdictRefs], annotators: Collection[str] | None = None) -> list[Problem]:
+    """The rules, on the values they need (see the ``*Refs`` types)."""
+    problems = _check_messages(messages)
+    problems += _check_steps(steps, [role for role, _, _ in messages])
+    declared = _declared_annotators(annotator_ids, problems)
     if annotators:
-        declared = {**annotators, **declared}
-    problems += check_verdicts(traj.verdicts, len(traj.steps), declared, path="verdicts")
+        declared |= set(annotators)
+    problems += check_verdicts(verdicts, len(steps), declared, path="verdicts")
     return problems
 
 
-def _check_messages(traj: Trajectory) -> list[Problem]:
+def _check_messages(messages: Sequence[MessageRefs]) -> list[Problem]:
     problems = []
     call_ids: set[str] = set()
-    tool, assistant = Role.tool, Role.assistant
-    for i, msg in enumerate(traj.messages):
-        role = msg.role
-        if msg.tool_calls:
-            for j, call in enumerate(msg.tool_calls):
-                if role is not assistant:
-                    problems.append(Problem(f"tool calls are only allowed on assistant messages, not {role.value}",
-                                            f"messages[{i}].tool_calls[{j}]"))
-                if call.id in call_ids:
-                    problems.append(Problem(f"duplicate tool call id {call.id!r}",
-                                            f"messages[{i}].tool_calls[{j}].id"))
-                call_ids.add(call.id)
-        answered = msg.tool_call_id
-        if role is tool:
+    for i, (role, calls, answered) in enumerate(messages):
+        for j, call in enumerate(calls):
+            if role != "assistant":
+                problems.append(Problem(f"tool calls are only allowed on assistant messages, not {role}",
+                                        f"messages[{i}].tool_calls[{j}]"))
+            if call in call_ids:
+                problems.append(Problem(f"duplicate tool call id {call!r}", f"messages[{i}].tool_calls[{j}].id"))
+            call_ids.add(call)
+        if role == "tool":
             if answered is None:
                 problems.append(Problem("a tool message must name the call it answers", f"messages[{i}].tool_call_id"))
             elif answered not in call_ids:
@@ -47,27 +77,25 @@ def _check_messages(traj: Trajectory) -> list[Problem]:
     return problems
 
 
-def _check_steps(traj: Trajectory) -> list[Problem]:
+def _check_steps(steps: Sequence[StepRefs], roles: Sequence[str]) -> list[Problem]:
     problems = []
-    messages = traj.messages
-    n_messages = len(messages)
+    n_messages = len(roles)
     outputs: dict[int, int] = {}
-    for s, step in enumerate(traj.steps):
-        output = step.output
-        if step.index != s:
-            problems.append(Problem(f"step index {step.index} does not match its position {s}", f"steps[{s}].index"))
+    for s, (index, output, observations) in enumerate(steps):
+        if index != s:
+            problems.append(Problem(f"step index {index} does not match its position {s}", f"steps[{s}].index"))
         if output >= n_messages:
             problems.append(Problem(f"points at message {output}, but there are {n_messages} messages",
                                     f"steps[{s}].output"))
         else:
-            if messages[output].role is not Role.assistant:
-                problems.append(Problem(f"points at a {messages[output].role.value} message; a step's output is an "
+            if roles[output] != "assistant":
+                problems.append(Problem(f"points at a {roles[output]} message; a step's output is an "
                                         "assistant message", f"steps[{s}].output"))
             if output in outputs:
                 problems.append(Problem(f"message {output} is already the output of step {outputs[output]}",
                                         f"steps[{s}].output"))
             outputs[output] = s
-        for k, obs in enumerate(step.observations):
+        for k, obs in enumerate(observations):
             if obs >= n_messages:
                 problems.append(Problem(f"points at message {obs}, but there are {n_messages} messages",
                                         f"steps[{s}].observations[{k}]"))
@@ -77,40 +105,37 @@ def _check_steps(traj: Trajectory) -> list[Problem]:
     return problems
 
 
-def _declared_annotators(traj: Trajectory, problems: list[Problem]) -> dict[str, Annotator]:
-    declared: dict[str, Annotator] = {}
-    for i, ann in enumerate(traj.annotators):
-        if ann.id in declared:
-            problems.append(Problem(f"annotator {ann.id!r} is declared twice", f"annotators[{i}].id"))
-        declared[ann.id] = ann
+def _declared_annotators(annotator_ids: Sequence[str], problems: list[Problem]) -> set[str]:
+    declared: set[str] = set()
+    for i, annotator in enumerate(annotator_ids):
+        if annotator in declared:
+            problems.append(Problem(f"annotator {annotator!r} is declared twice", f"annotators[{i}].id"))
+        declared.add(annotator)
     return declared
 
 
-def check_verdicts(verdicts: Iterable[Verdict], n_steps: int, annotators: Mapping[str, Annotator],
+def check_verdicts(verdicts: Iterable[VerdictRefs], n_steps: int, annotators: Collection[str],
                    path: str = "verdicts") -> list[Problem]:
     """Verdicts must point at existing steps and declared annotators, one per (step, annotator)."""
     problems = []
-    seen: set[tuple[int, str]] = set()
-    for i, verdict in enumerate(verdicts):
+    seen: set[VerdictRefs] = set()
+    for i, (step, annotator) in enumerate(verdicts):
         where = f"{path}[{i}]" if path else ""
-        problems += check_verdict(verdict, n_steps, annotators, where)
-        key = (verdict.step, verdict.annotator)
-        if key in seen:
-            problems.append(Problem(f"a second verdict by {verdict.annotator!r} for step {verdict.step}", where))
-        seen.add(key)
+        problems += check_verdict(step, annotator, n_steps, annotators, where)
+        if (step, annotator) in seen:
+            problems.append(Problem(f"a second verdict by {annotator!r} for step {step}", where))
+        seen.add((step, annotator))
     return problems
 
 
-def check_verdict(verdict: Verdict, n_steps: int | None, annotators: Mapping[str, Annotator],
+def check_verdict(step: int, annotator: str, n_steps: int | None, annotators: Collection[str],
                   where: str = "") -> list[Problem]:
-    """One verdict against its trajectory's step count (None: trajectory unknown) and the annotator registry."""
+    """One verdict against its trajectory's step count (None: trajectory unknown) and the annotator ids."""
     problems = []
     prefix = f"{where}." if where else ""
-    if n_steps is not None and verdict.step >= n_steps:
-        problems.append(Problem(f"verdict for step {verdict.step}, but the trajectory has {n_steps} steps",
-                                f"{prefix}step"))
-    if verdict.annotator not in annotators:
+    if n_steps is not None and step >= n_steps:
+        problems.append(Problem(f"verdict for step {step}, but the trajectory has {n_steps} steps", f"{prefix}step"))
+    if annotator not in annotators:
         known = ", ".join(sorted(annotators)) or "none"
-        problems.append(Problem(f"annotator {verdict.annotator!r} is not declared (declared: {known})",
-                                f"{prefix}annotator"))
+        problems.append(Problem(f"annotator {annotator!r} is not declared (declared: {known})", f"{prefix}annotator"))
     return problems

@@ -8,7 +8,7 @@ import pytest
 from factories import make_trajectory
 from srft_format.check import find_problems
 from srft_format.errors import FormatVersionError, SrftError
-from srft_format.io import read_records
+from srft_format.io import read_objects, read_records
 from srft_format.models import Trajectory
 
 
@@ -84,12 +84,13 @@ def test_schema_only_agrees_wherever_json_schema_can_express_the_rule(tmp_path, 
 STREAMABLE = [c for c in CASES if c[0] != "duplicate id"]  # uniqueness across records is the validator's job
 
 
+@pytest.mark.parametrize("reader", [read_records, read_objects])
 @pytest.mark.parametrize("case, data, line, path, message, schema_message", STREAMABLE, ids=[c[0] for c in STREAMABLE])
-def test_reader_raises_the_first_problem(tmp_path, case, data, line, path, message, schema_message):
+def test_readers_raise_the_first_problem(tmp_path, reader, case, data, line, path, message, schema_message):
     file = tmp_path / "bad.jsonl"
     file.write_bytes(data)
     with pytest.raises(SrftError) as info:
-        list(read_records(file, Trajectory))
+        list(reader(file, Trajectory))
     first = info.value.problems[0]
     assert (first.line, first.path, first.message) == (line, path, message)
 
@@ -108,6 +109,8 @@ def test_newer_minor_version_is_read_without_the_fields_it_added(tmp_path):
     file.write_bytes(_line(future))
     (traj,) = read_records(file, Trajectory)
     assert traj.format_version == "1.7" and len(traj.steps) == 2 and "future_field" not in traj.model_dump()
+    (obj,) = read_objects(file, Trajectory)  # the schema rejects it; the object is what the model read
+    assert obj == orjson.loads(traj.model_dump_json(exclude_defaults=True))
     # ... but a wrong type in a newer minor version is still an error
     future["steps"][0]["output"] = "x"
     file.write_bytes(_line(future))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from srft_format import arrow
 from srft_format.dataset import Dataset, copy_dataset, write_dataset
-from srft_format.io import read_records, write_records
+from srft_format.io import read_objects, read_records, write_records
 from srft_format.models import (FORMAT_VERSION, Action, Agent, Annotator, ImagePart, Message, Outcome, Provenance,
                                 Step, Task, TextPart, TokenRecord, ToolCall, Trajectory, Usage, Verdict,
                                 VerdictRecord)
@@ -106,6 +107,17 @@ def test_dataset_jsonl_to_parquet_to_jsonl_gives_equal_records(tmp_path_factory,
     copy_dataset(root / "b", root / "c", storage="jsonl", compression="zst")
     records = [list(Dataset.open(root / name).trajectories()) for name in "abc"]
     assert records[0] == records[1] == records[2] == trajs
+
+
+@FAST
+@given(st.lists(trajectories(), min_size=1, max_size=3))
+def test_objects_are_the_records_as_stored(tmp_path_factory, trajs):
+    root = tmp_path_factory.mktemp("o")
+    for name in ("t.jsonl", "t.parquet"):
+        write_records(root / name, trajs, Trajectory)
+        objects = list(read_objects(root / name, Trajectory))
+        assert [Trajectory.model_validate(obj) for obj in objects] == trajs
+    assert list(read_objects(root / "t.jsonl", Trajectory)) == [orjson.loads(dump_record(t)) for t in trajs]
 
 
 @FAST
