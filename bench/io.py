@@ -133,8 +133,11 @@ def main() -> None:
               f"   ({parquet_bytes / 1e6:.0f} MB on disk, {nbytes / parquet_bytes:.1f}x smaller)")
         timed("validated read of the Parquet dataset", nbytes,
               lambda: sum(1 for _ in Dataset.open(root / "parquet").trajectories()), floor)
+        parquet_files = Dataset.open(root / "parquet").files("trajectories")
+        timed("... of its files with read_objects", nbytes,
+              lambda: sum(1 for f in parquet_files for _ in read_objects(f, Trajectory)), floor)
 
-        files = [str(p) for p in Dataset.open(root / "parquet").files("trajectories")]
+        files = [str(p) for p in parquet_files]
         con = duckdb.connect()
         queries = {
             "resolved rate": "SELECT avg(outcome.resolved::INT) FROM read_parquet($files)",
