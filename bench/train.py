@@ -2,6 +2,7 @@
 
     python bench/train.py                                   # tiny random model, CPU, fp32
     python bench/train.py --model SmolLM2.gguf --bf16 --device cuda --batch-size 8 --max-length 2048
+    python bench/train.py --hidden-size 1024 --layers 8 --bf16 --device cuda   # a bigger random model
 
 Both sides train on the same trajectories rendered by the same chat template, so the token ids are identical;
 only the masks and the loss differ:
@@ -61,6 +62,19 @@ def synthetic_trajectory(index: int, steps: int) -> Trajectory:
                       annotators=[Annotator(id="critic", kind="rule")], verdicts=verdicts)
 
 
+def tiny_shape(hidden_size: int | None, layers: int | None) -> dict[str, int]:
+    """``write_tiny_model`` overrides for a random Llama of that width and depth (64-dim heads, 2 queries per
+    key/value head, MLP 3x wide); ``{}``: the default tiny shape."""
+    shape: dict[str, int] = {}
+    if hidden_size:
+        heads = max(1, hidden_size // 64)
+        shape.update(hidden_size=hidden_size, intermediate_size=3 * hidden_size, num_attention_heads=heads,
+                     num_key_value_heads=max(1, heads // 2))
+    if layers:
+        shape["num_hidden_layers"] = layers
+    return shape
+
+
 def batches(tokenizer, args):
     """The same trajectories as an ``sft`` batch (HF collator) and an ``srft`` batch (srft collator)."""
     from transformers import DataCollatorForSeq2Seq
@@ -82,7 +96,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", help="model directory or .gguf (default: a tiny random Llama)")
-    parser.add_argument("--tokenizer", help="default: the model's")
+    parser.add_argument("--tokenizer", help="default: the model's (the random model's: SmolLM2's)")
+    parser.add_argument("--hidden-size", type=int, help="width of the random model (default 64)")
+    parser.add_argument("--layers", type=int, help="depth of the random model (default 2)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--bf16", action="store_true", help="bf16 autocast")
     parser.add_argument("--batch-size", type=int, default=4)
@@ -93,7 +109,8 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="srft-bench-") as tmp:
-        run(args, args.model or write_tiny_model(tmp))
+        shape = tiny_shape(args.hidden_size, args.layers)
+        run(args, args.model or write_tiny_model(tmp, args.tokenizer, **shape))
 
 
 def run(args: argparse.Namespace, model_path: str | Path) -> None:
@@ -148,9 +165,12 @@ def run(args: argparse.Namespace, model_path: str | Path) -> None:
     srft_trained = int((srft_batch["labels"] != -100).sum())
     trained = {"sft": int((sft_batch["labels"] != -100).sum()), "srft": srft_trained, "srft-kept": srft_trained}
     precision = "bf16" if args.bf16 else "fp32"
-    print(f"model {model_path} on {args.device} ({precision}); batch {args.batch_size} x "
-          f"{sft_batch['input_ids'].shape[1]} = {tokens} tokens; {args.iterations} timed steps each; "
-          f"srft-kept projects {len(positions)} of {sft_batch['input_ids'].shape[1]} positions")
+    device = f" [{torch.cuda.get_device_name(args.device)}]" if args.device.startswith("cuda") else ""
+    params = sum(p.numel() for p in model.parameters())
+    length = sft_batch["input_ids"].shape[1]
+    print(f"model {model_path} ({params / 1e6:.1f}M parameters) on {args.device}{device} ({precision}); "
+          f"batch {args.batch_size} x {length} = {tokens} tokens; {args.iterations} timed steps each; "
+          f"srft-kept projects {len(positions)} of {length} positions")
     medians = {name: statistics.median(times[name]) for name in variants}
     for name in variants:
         spread = statistics.stdev(times[name]) if len(times[name]) > 1 else 0.0

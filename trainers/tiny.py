@@ -20,14 +20,18 @@ TINY_SHAPE = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, nu
 
 
 def write_tiny_model(out: str | os.PathLike, tokenizer: str | os.PathLike | None = None,
-                     seed: int = 0) -> Path:
-    """Write a randomly initialised tiny ``LlamaForCausalLM`` and its tokenizer into ``out``."""
+                     seed: int = 0, **shape: int) -> Path:
+    """Write a randomly initialised tiny ``LlamaForCausalLM`` and its tokenizer into ``out``.
+
+    ``shape`` overrides entries of :data:`TINY_SHAPE` (``hidden_size=512, num_hidden_layers=4``, ...): a
+    bigger random model, for benchmarks on a GPU.
+    """
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
     tok = load_tokenizer(tokenizer or bundled_smollm2())
     config = LlamaConfig(vocab_size=len(tok), bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id, **TINY_SHAPE)
+                         pad_token_id=tok.pad_token_id, **{**TINY_SHAPE, **shape})
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     out = Path(out)
