@@ -4,9 +4,9 @@ For each file: split it into records (:mod:`.reader`), choose a converter for ea
 ``detect``, in registry order, or the one named by ``--from``), convert, check every trajectory, and add
 it to the dataset (appending dedups by trajectory id). Files of a run that hold no trajectory (predictions,
 configurations, exit statuses: :mod:`.run_files`) are recognised and skipped with a reason; the patches of
-predictions files fill in trajectories that record none. With ``jobs > 1`` worker processes
-convert batches of files and write each batch as a part file of the dataset, which adopts the parts in
-input order: the output order is always the input order, whatever ``jobs``.
+predictions files fill in trajectories that record none. With ``jobs > 1``, ``jobs - 1`` worker processes
+and this one convert batches of files and write each batch as a part file of the dataset, which adopts the
+parts in input order: the output order is always the input order, whatever ``jobs``.
 
 ``on_error="fail"`` stops at the first bad record and leaves no dataset (or the old one untouched);
 ``"skip"`` converts the rest and writes every problem to ``conversion-errors.jsonl`` in the dataset.
@@ -18,10 +18,12 @@ import gc
 import multiprocessing
 import os
 import sys
+import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +35,8 @@ from srft_format.errors import Problem, SrftError, problems_from_validation_erro
 from srft_format.io import read_records, write_records
 from srft_format.jsonl import open_output
 from srft_format.models import Trajectory
-from srft_format.runtime import GC_THRESHOLDS, fewer_gc_pauses
 from srft_format.redact import MARKER, is_redacted, redact_trajectory, redaction_marker
+from srft_format.runtime import GC_THRESHOLDS, fewer_gc_pauses
 from srft_format.validate import check_trajectory
 
 from . import predictions, run_files
@@ -46,6 +48,8 @@ from .registry import CONVERTERS, converters, get_converter
 ERROR_REPORT = "conversion-errors.jsonl"
 BATCH_BYTES = 32 * 2**20
 """Input bytes a worker converts into one part file of the dataset (with ``jobs > 1``)."""
+BATCHES_PER_JOB = 8
+"""Fewest batches per converting process: the smaller the batches, the less the others wait on the last."""
 ON_ERROR = ("fail", "skip")
 @dataclass
 class FileResult:
@@ -296,10 +300,16 @@ def _worker_processes() -> multiprocessing.context.BaseContext:
 
 
 def _convert_batch(batch: Batch) -> Batch:
-    """In a worker: convert the batch's files and write their trajectories (each id once) to its part."""
+    """In a worker: :func:`_run_batch` with the run's context, timed."""
     started = time.process_time()
+    _run_batch(batch, *_WORKER_RUN)
+    batch.cpu_seconds = time.process_time() - started
+    return batch
+
+
+def _run_batch(batch: Batch, context: RunContext, fail_fast: bool) -> Batch:
+    """Convert the batch's files and write their trajectories (each id once) to its part."""
     keep: dict[str, Trajectory] = {}
-    context, fail_fast = _WORKER_RUN
     for source in batch.files:
         result = convert_file(source, context, fail_fast)
         batch.results.append(result)
@@ -312,15 +322,14 @@ def _convert_batch(batch: Batch) -> Batch:
     if keep:
         write_records(batch.part, keep.values(), Trajectory)
         batch.written = [(t.id, len(t.steps), len(t.messages)) for t in keep.values()]
-    batch.cpu_seconds = time.process_time() - started
     return batch
 
 
 def _batches(files: list[InputFile], writer: DatasetWriter, jobs: int) -> list[Batch]:
     """Consecutive files grouped into batches, each with its part file: at most :data:`BATCH_BYTES` of input,
-    and at least four batches per worker so that the workers finish together."""
+    and at least :data:`BATCHES_PER_JOB` batches per process so that they finish together."""
     sizes = [len(f.data) if f.data is not None else os.path.getsize(f.path) for f in files]
-    target = max(1, min(BATCH_BYTES, sum(sizes) // (4 * jobs)))
+    target = max(1, min(BATCH_BYTES, sum(sizes) // (BATCHES_PER_JOB * jobs)))
     batches: list[Batch] = []
     filled = target
     for source, size in zip(files, sizes):
@@ -382,24 +391,97 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
     return summary
 
 
+class _Schedule:
+    """Batches handed out from both ends: to the worker processes from the front, the next one as soon as a
+    worker finishes one, and to this process from the back. The ends meet, so every batch this process
+    converts comes after every batch a worker converts.
+
+    The workers start in a thread, right away (starting them waits for the fork server to import the
+    converters), so this process converts meanwhile; :meth:`close` stops them."""
+
+    def __init__(self, batches: list[Batch], workers: int, run: tuple[RunContext, bool]) -> None:
+        self.todo = deque(batches)
+        self.at_workers: deque[AsyncResult[Batch]] = deque()
+        """What the workers convert, in input order."""
+        self.lock = threading.Lock()
+        self.pool: Pool | None = None
+        self.error: BaseException | None = None
+        self.closed = False
+        self.starting = threading.Thread(target=self._start, args=(workers, run), daemon=True)
+        self.starting.start()
+
+    def close(self) -> None:
+        self.starting.join()
+        with self.lock:
+            self.closed = True  # no more batches for the workers, even if some are left
+        if self.pool is not None:
+            self.pool.terminate()
+
+    def _start(self, workers: int, run: tuple[RunContext, bool]) -> None:
+        try:
+            self.pool = _worker_processes().Pool(workers, initializer=_start_worker, initargs=run)
+        except Exception as exc:  # noqa: BLE001 (raised again by converted_by_workers, in the main thread)
+            self.error = exc
+            return
+        for _ in range(workers):
+            self._feed_worker()
+
+    def _feed_worker(self, _: object = None) -> None:
+        """Queue the front batch for the workers; the pool calls this again whenever one is converted."""
+        assert self.pool is not None
+        with self.lock:
+            if self.todo and not self.closed:
+                self.at_workers.append(self.pool.apply_async(_convert_batch, (self.todo.popleft(),),
+                                                             callback=self._feed_worker))
+
+    def take_back(self) -> Batch | None:
+        with self.lock:
+            return self.todo.pop() if self.todo else None
+
+    def converted_by_workers(self) -> Iterator[Batch]:
+        """The workers' batches in order, waiting for each: when this process has no batch left to take."""
+        self.starting.join()
+        if self.error is not None:
+            raise self.error
+        while self.at_workers:
+            yield self.at_workers.popleft().get()
+
+    def ready_from_workers(self) -> Iterator[Batch]:
+        """The workers' batches that are converted, in order, up to the first one that is not."""
+        while self.at_workers and self.at_workers[0].ready():
+            yield self.at_workers.popleft().get()
+
+
 def _convert_in_workers(files: list[InputFile], run: tuple[RunContext, bool], jobs: int,
                         writer: DatasetWriter, summary: Summary, advance: Callable[[], None]) -> None:
-    """Workers convert batches of files and write them as part files; the dataset adopts them in order."""
+    """``jobs - 1`` worker processes and this one convert batches of files (see :class:`_Schedule`), each into
+    a part file; the dataset adopts the parts in input order, the workers' as they come."""
     batches = _batches(files, writer, jobs)
+    here: list[Batch] = []
     adopted: set[Path] = set()
+
+    def take(batch: Batch) -> None:
+        for result in batch.results:
+            advance()
+            _record_file(summary, writer, result, run[1])
+        summary.duplicates += batch.duplicates
+        summary.worker_cpu_seconds += batch.cpu_seconds
+        if batch.written:
+            _adopt(writer, batch, summary)
+            adopted.add(batch.part)
+
+    schedule = _Schedule(batches, min(jobs - 1, len(batches)), run)
     try:
-        workers = _worker_processes().Pool(min(jobs, len(batches)), initializer=_start_worker, initargs=run)
-        with workers as pool:
-            for batch in pool.imap(_convert_batch, batches, chunksize=1):
-                for result in batch.results:
-                    advance()
-                    _record_file(summary, writer, result, run[1])
-                summary.duplicates += batch.duplicates
-                summary.worker_cpu_seconds += batch.cpu_seconds
-                if batch.written:
-                    _adopt(writer, batch, summary)
-                    adopted.add(batch.part)
+        while (batch := schedule.take_back()) is not None:
+            here.append(_run_batch(batch, *run))
+            for converted in schedule.ready_from_workers():
+                take(converted)
+        for converted in schedule.converted_by_workers():
+            take(converted)
+        for batch in reversed(here):
+            take(batch)
     finally:
+        schedule.close()
         for batch in batches:
             if batch.part not in adopted:
                 batch.part.unlink(missing_ok=True)
@@ -488,7 +570,7 @@ class _progress:
         task = self.bar.add_task("converting", total=self.total)
         return lambda: self.bar.advance(task) if self.bar else None
 
-    def __exit__(self, *_: Any) -> None:
+    def __exit__(self, *_: object) -> None:
         if self.bar is not None:
             self.bar.stop()
 

@@ -16,12 +16,14 @@ import types
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from enum import Enum
-from functools import lru_cache
+from functools import cache
+from operator import attrgetter
 from typing import Any, Literal, Union, get_args, get_origin
 
 import orjson
 import pyarrow as pa
 from pydantic import BaseModel
+from pydantic_core import to_jsonable_python
 
 from .models import Model
 
@@ -50,11 +52,15 @@ def _parts_model(tp: Any) -> Any | None:
     return None
 
 
+def _union_members(tp: Any) -> tuple[Any, ...]:
+    """The models of a tagged union (``Annotated[Union[...], Field(discriminator=...)]`` or a bare union)."""
+    return get_args(get_args(tp)[0]) if get_origin(tp) is not Union else get_args(tp)
+
+
 def _union_struct(tp: Any) -> pa.DataType:
     """A tagged union of models as one struct holding the union of their fields."""
-    members = get_args(get_args(tp)[0]) if get_origin(tp) is not Union else get_args(tp)
     fields: dict[str, pa.Field] = {}
-    for member in members:
+    for member in _union_members(tp):
         for f in model_struct(member):
             fields.setdefault(f.name, f)
     return pa.struct(list(fields.values()))
@@ -92,7 +98,7 @@ def _is_json(tp: Any) -> bool:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_struct(model: type[BaseModel]) -> pa.StructType:
     fields = []
     for name, info in model.model_fields.items():
@@ -105,12 +111,12 @@ def model_struct(model: type[BaseModel]) -> pa.StructType:
     return pa.struct(fields)
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema_of(model: type[Model]) -> pa.Schema:
     return pa.schema(list(model_struct(model)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _plan(model: type[BaseModel]) -> tuple[tuple[str, str, Any], ...]:
     """Per field: (name, how, sub) with how in json / parts / model / list-model / plain."""
     plan = []
@@ -131,55 +137,140 @@ def _plan(model: type[BaseModel]) -> tuple[tuple[str, str, Any], ...]:
     return tuple(plan)
 
 
-def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+def _json(value: Any) -> str:
+    """Opaque values as JSON text, rendered as pydantic's JSON mode renders them (``default``: values that are
+    not JSON types; datetimes in pydantic's own ISO 8601 form; non-string keys as strings)."""
+    return orjson.dumps(value, default=to_jsonable_python,
+                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS).decode()
 
 
 Codec = Callable[[dict[str, Any]], dict[str, Any]]
-"""Turns one record's dict into one table row, or back (for a model, by :func:`_encoder` / :func:`_decoder`)."""
+"""Turns one table row back into a record's dict (for a model, by :func:`_decoder`)."""
 
 
-@lru_cache(maxsize=None)
-def _encoder(model: type[BaseModel]) -> Codec | None:
-    """Turns ``model_dump(mode="json")`` output into a row, in place; None when the dump already is one."""
-    plan = []
-    for name, how, sub in _plan(model):
-        if how in ("model", "list-model"):
-            sub = _encoder(sub)
-            if sub is None:
-                continue
-        elif how == "parts":
-            sub = name + PARTS_SUFFIX
-        elif how == "plain":
-            continue
-        plan.append((name, how, sub))
-    if not plan:
+Column = Callable[[list[Any]], pa.Array]
+"""Builds one column from one field's values across records (None where a record has none)."""
+
+
+@cache
+def _column(tp: Any) -> Column | None:
+    """The builder of a column of ``tp`` values; None when ``pa.array`` takes the values as they are."""
+    tp = _strip_optional(tp)
+    if _is_model(tp) or _is_tagged_union(tp):
+        return _struct_column(tp)
+    if get_origin(tp) is list:
+        return _list_column(get_args(tp)[0], arrow_type(tp))
+    if tp is datetime:
+        return _scalar_column(to_jsonable_python)  # pydantic's JSON rendering: 'Z' for UTC
+    if isinstance(tp, type) and issubclass(tp, Enum):  # the members of a str enum are their values
+        return None if issubclass(tp, str) else _scalar_column(attrgetter("value"))
+    if _is_json(tp):
+        return _scalar_column(_json)
+    return None
+
+
+def _array(values: list[Any], column: Column | None, tp: pa.DataType) -> pa.Array:
+    return pa.array(values, type=tp) if column is None else column(values)
+
+
+def _scalar_column(convert: Callable[[Any], Any]) -> Column:
+    """Strings made from the non-null values by ``convert``."""
+    return lambda values: pa.array([None if v is None else convert(v) for v in values], type=pa.string())
+
+
+def _list_column(item: Any, list_type: pa.ListType) -> Column | None:
+    """Lists, their items built by the items' own column builder (None when the items need none)."""
+    items = _column(item)
+    if items is None:
         return None
 
-    def encode(obj: dict[str, Any]) -> dict[str, Any]:
-        for name, how, sub in plan:
-            value = obj[name]
-            if how == "parts":
-                is_parts = isinstance(value, list)
-                obj[name] = None if is_parts else value
-                obj[sub] = value if is_parts else None
-            elif value is None:
-                continue
-            elif how == "json":
-                obj[name] = _json(value)
-            elif how == "model":
-                sub(value)
-            elif how == "list-model":
-                for item in value:
-                    sub(item)
-            else:  # list-json
-                obj[name] = [_json(v) for v in value]
-        return obj
+    def build(values: list[Any]) -> pa.Array:
+        offsets, flat = [0], []
+        for value in values:
+            if value is not None:
+                flat += value
+            offsets.append(len(flat))
+        nulls = _nulls(values)
+        return pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), items(flat), type=list_type,
+                                        mask=None if nulls is None else pa.array(nulls, type=pa.bool_()))
 
-    return encode
+    return build
 
 
-@lru_cache(maxsize=None)
+def _nulls(values: list[Any]) -> list[bool] | None:
+    """Which values are None; None when none is."""
+    nulls = [v is None for v in values]
+    return nulls if True in nulls else None
+
+
+def _struct_column(tp: Any) -> Column:
+    """Structs of a model (or of a tagged union of models: the union of their fields), by rule 3 for
+    text-or-parts fields."""
+    struct = arrow_type(tp)
+
+    def build(values: list[Any]) -> pa.Array:
+        nulls = _nulls(values)
+        present = values if nulls is None else [v for v in values if v is not None]
+        array = pa.StructArray.from_arrays(_field_columns(tp, present), fields=list(struct))
+        return array if nulls is None else array.take(_positions(nulls))
+
+    return build
+
+
+def _positions(nulls: list[bool]) -> pa.Array:
+    """For each value, its position among the non-null ones; null where it is null."""
+    positions: list[int | None] = []
+    count = 0
+    for null in nulls:
+        positions.append(None if null else count)
+        count += not null
+    return pa.array(positions, type=pa.int64())
+
+
+FieldArrays = Callable[[list[Any]], list[pa.Array]]
+"""A field's values as columns: one, or two for a text-or-parts field (rule 3)."""
+
+
+def _field_columns(tp: Any, records: list[Any]) -> list[pa.Array]:
+    """The columns of the fields of ``records``, instances of a model (or of the models of a tagged union)."""
+    return [array for get, arrays in _fields(tp) for array in arrays(list(map(get, records)))]
+
+
+@cache
+def _fields(tp: Any) -> tuple[tuple[Callable[[Any], Any], FieldArrays], ...]:
+    """Per field of a model, or of the models of a tagged union: its getter and its columns' builder."""
+    members = _union_members(tp) if _is_tagged_union(tp) else (tp,)
+    fields: dict[str, tuple[Callable[[Any], Any], FieldArrays]] = {}
+    for member in members:
+        for name, info in member.model_fields.items():
+            if name not in fields:
+                get = attrgetter(name) if len(members) == 1 else _optional_attr(name)
+                fields[name] = (get, _field_arrays(info.annotation))
+    return tuple(fields.values())
+
+
+def _optional_attr(name: str) -> Callable[[Any], Any]:
+    return lambda obj: getattr(obj, name, None)
+
+
+def _field_arrays(annotation: Any) -> FieldArrays:
+    tp = _strip_optional(annotation)
+    parts = _parts_model(tp)
+    if parts is None:
+        column, column_type = _column(tp), arrow_type(tp)
+        return lambda values: [_array(values, column, column_type)]
+    parts_list = list[parts]  # type: ignore[valid-type]
+    parts_column, parts_type = _column(parts_list), arrow_type(parts_list)
+
+    def split(values: list[Any]) -> list[pa.Array]:
+        texts = [None if isinstance(v, list) else v for v in values]
+        lists = [v if isinstance(v, list) else None for v in values]
+        return [pa.array(texts, type=pa.string()), _array(lists, parts_column, parts_type)]
+
+    return split
+
+
+@cache
 def _decoder(model: type[BaseModel]) -> Codec:
     """Turns a row into a new dict for ``model.model_validate``, leaving out null fields."""
     plan = []
@@ -216,12 +307,9 @@ def _decoder(model: type[BaseModel]) -> Codec:
 
 
 def to_table(records: Iterable[Model], model: type[Model]) -> pa.Table:
-    """Records as an Arrow table with :func:`schema_of` ``(model)``."""
-    rows = [r.model_dump(mode="json") for r in records]
-    encode = _encoder(model)
-    if encode is not None:
-        rows = [encode(row) for row in rows]
-    return pa.Table.from_pylist(rows, schema=schema_of(model))
+    """Records as an Arrow table with :func:`schema_of` ``(model)``, built column by column from the models'
+    attributes (no intermediate dict per record)."""
+    return pa.Table.from_arrays(_field_columns(model, list(records)), schema=schema_of(model))
 
 
 def from_table(table: pa.Table | pa.RecordBatch, model: type[Model]) -> Iterator[dict[str, Any]]:
