@@ -1,8 +1,8 @@
 """A critic's response cache: one JSONL file in the dataset, keyed by the sha256 of the exact request.
 
 ``<dataset>/.srft-cache/critic-<annotator>.jsonl``, one line ``{"key", "text", "prompt_tokens",
-"completion_tokens"}`` per answer, appended as answers arrive and flushed every second. A line torn by a crash is ignored
-on load. The request key covers the model, the messages and the sampling settings — never the API key.
+"completion_tokens"}`` per answer, appended as answers arrive and flushed every second. A line torn by a crash is
+ignored on load. The request key covers the model, the messages and the sampling settings — never the API key.
 """
 
 from __future__ import annotations

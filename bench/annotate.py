@@ -3,7 +3,8 @@
 Runs ``srft annotate``'s machinery (prompt rendering, context cutting, async requests, response cache, batched
 verdict commits) over N steps of corpus trajectories against a loopback chat-completions server that answers
 at once (in its own process), and compares with the bare ``openai`` client sending the same number of
-requests at the same concurrency (the baseline, same run), and with srft's HTTP layer alone (the floor). Target: >= 500 steps/s on 2 cores.
+requests at the same concurrency (the baseline, same run), and with srft's HTTP layer alone (the floor).
+Target: >= 500 steps/s on 2 cores.
 Then prints the prompt tokens per step that ``--mode per-step`` and ``--mode trajectory`` send on the corpus.
 
     python bench/annotate.py                       # 10,000 steps, concurrency 64

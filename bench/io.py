@@ -53,7 +53,8 @@ def synthetic_trajectory(rng: random.Random, traj_id: str, n_steps: int) -> Traj
         call = f"call_{i}_{''.join(rng.choices(string.ascii_letters, k=12))}"
         command = f"grep -rn {rng.choice(WORDS)} src/ | head -{rng.randint(5, 50)}"
         messages.append(Message(role="assistant", content=prose(rng, rng.randint(200, 1000)),
-                                tool_calls=[ToolCall(id=call, name="bash", arguments=json.dumps({"command": command}))]))
+                                tool_calls=[ToolCall(id=call, name="bash",
+                                                     arguments=json.dumps({"command": command}))]))
         messages.append(Message(role="tool", content=prose(rng, rng.randint(300, 3000)), tool_call_id=call))
         steps.append(Step(index=i, output=len(messages) - 2, observations=[len(messages) - 1],
                           actions=[Action(kind="bash", command=command, tool="bash", tool_call_id=call)],

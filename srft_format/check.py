@@ -1,7 +1,9 @@
 """Validate files and datasets, reporting every problem (not only the first) as ``file:line: path: message``.
 
-Two engines: the library (pydantic models plus the cross-reference rules of :mod:`srft_format.validate`) and
-``schema_only`` (``jsonschema`` against ``spec/`` alone, which is what a user of any other language can run).
+Two engines: the library (:func:`srft_format.records.load_object`, which builds pydantic models only for the
+records the schema rejects, so that their messages are exact, plus the cross-reference rules of
+:mod:`srft_format.validate`) and ``schema_only`` (``jsonschema`` against ``spec/`` alone, which is what a user of
+any other language can run).
 """
 
 from __future__ import annotations

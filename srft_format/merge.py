@@ -1,7 +1,8 @@
 """Merge datasets from several teams: one union of trajectories, verdicts, annotators and sources.
 
 The same trajectory (same id, equal record) in several inputs is kept once; two *different* records with one
-id are an error naming both inputs (inline verdicts are part of the record: teams add labels as sidecars). Verdicts are keyed by (trajectory, step, annotator) the same way.
+id are an error naming both inputs (inline verdicts are part of the record: teams add labels as sidecars).
+Verdicts are keyed by (trajectory, step, annotator) the same way.
 Annotator ids must mean the same thing everywhere: one id with two definitions is refused, naming both inputs.
 """
 

@@ -279,7 +279,8 @@ def test_bad_events_are_located(tmp_path: Path) -> None:
 def test_an_openhands_run_directory_converts_and_explains_its_side_files(corpus: Path, tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()
-    output = corpus / "openhands" / "All-Hands-AI__OpenHands__evaluation__benchmarks__multi_swe_bench__examples__output.jsonl"
+    output = (corpus / "openhands"
+              / "All-Hands-AI__OpenHands__evaluation__benchmarks__multi_swe_bench__examples__output.jsonl")
     (run / "output.jsonl").write_bytes(output.read_bytes())
     (run / "metadata.json").write_text(json.dumps({"agent_class": "CodeActAgent", "max_iterations": 30,
                                                    "llm_config": {"model": "gpt-4o"}}))
