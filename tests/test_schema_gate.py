@@ -56,6 +56,7 @@ def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
 PATHS = _paths(RICH)
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([2**63, -(2**63) - 1, 2.0**63, 1.0, 0.5])  # beyond 64 bits; int-valued and other floats
     | st.text(max_size=8) | st.sampled_from(["", "1.0", "2.0", "assistant", "tool", "bash", "correct", "x" * 200,
                                               "2025-01-02T03:04:05Z", "2025-01-02", "0" * 64, "-1"]),
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.text(max_size=4), inner, max_size=2),
