@@ -2,8 +2,9 @@
 
 For each file: split it into records (:mod:`.reader`), choose a converter for each record (each converter's
 ``detect``, in registry order, or the one named by ``--from``), convert, check every trajectory, and add
-it to the dataset (appending dedups by trajectory id). Files of a run that hold no trajectory (predictions,
-configurations, exit statuses: :mod:`.run_files`) are recognised and skipped with a reason; the patches of
+it to the dataset (appending dedups by trajectory id), streaming: JSON Lines files of any size convert in
+constant memory. Files of a run that hold no trajectory (predictions, configurations, exit statuses:
+:mod:`.run_files`) are recognised by their first record and skipped with a reason; the patches of
 predictions files fill in trajectories that record none. With ``jobs > 1``, ``jobs - 1`` worker processes
 and this one convert batches of files and write each batch as a part file of the dataset, which adopts the
 parts in input order: the output order is always the input order, whatever ``jobs``.
@@ -216,31 +217,51 @@ def convert_record(record: SourceRecord, converter: Converter, detection: Detect
 # ----------------------------------------------------------------------------------------- one file
 
 
-def convert_file(source: InputFile, context: RunContext = RunContext(), fail_fast: bool = True) -> FileResult:
-    """Convert every record of one file (stopping at the first bad one when ``fail_fast``), completing each
-    trajectory with the run's patches and outcomes."""
-    result = FileResult(source.name)
+def iter_file(source: InputFile, result: FileResult, context: RunContext = RunContext(),
+              fail_fast: bool = True) -> Iterator[Trajectory]:
+    """The trajectories of one file as they are converted and checked, completed with the run's patches and
+    outcomes (and redacted, with ``context.redact``); ``result`` gathers the rest: errors (the first one ends
+    the file when ``fail_fast``), detections, counts, redactions.
+
+    A file whose first record is a run file (predictions, a configuration) is refused whole; such a record
+    after trajectories were given is an error of its own."""
     converter = get_converter(context.source) if context.source else None
+    given = False
     try:
         for item in iter_records(source):
             if isinstance(item, RecordError):
                 result.errors.append(item.problem)
             else:
-                _convert_into(result, item, converter)
+                for traj in _converted(result, item, converter):
+                    given = True
+                    yield _finished(traj, context, result)
+                if result.refused and given:
+                    result.errors.append(Problem(f"not a trajectory record: {result.refused}", file=source.name,
+                                                 line=item.line))
+                    result.refused = None
             if result.refused or (fail_fast and result.errors):
                 break
     except SrftError as exc:
         result.errors.extend(p.located(source.name) for p in exc.problems)
     if result.refused:
-        result.trajectories, result.errors = [], []
-    for traj in result.trajectories:
-        _complete(traj, context)
-        assert traj.provenance is not None
-        key = (traj.provenance.source_format, traj.provenance.source_version or "")
-        result.counts[key] = result.counts.get(key, 0) + 1
-    if context.redact:  # last, so patches and outcomes joined from the run are redacted too
-        result.trajectories = [_redacted(traj, result.redactions) for traj in result.trajectories]
+        result.errors = []
+
+
+def convert_file(source: InputFile, context: RunContext = RunContext(), fail_fast: bool = True) -> FileResult:
+    """:func:`iter_file` with the trajectories kept in the result (for one file at a time)."""
+    result = FileResult(source.name)
+    result.trajectories = list(iter_file(source, result, context, fail_fast))
     return result
+
+
+def _finished(traj: Trajectory, context: RunContext, result: FileResult) -> Trajectory:
+    """The trajectory completed from the run, counted, and redacted last (patches and outcomes joined from the
+    run are redacted too)."""
+    _complete(traj, context)
+    assert traj.provenance is not None
+    key = (traj.provenance.source_format, traj.provenance.source_version or "")
+    result.counts[key] = result.counts.get(key, 0) + 1
+    return _redacted(traj, result.redactions) if context.redact else traj
 
 
 def _redacted(traj: Trajectory, counts: Counter[str]) -> Trajectory:
@@ -258,16 +279,18 @@ def _complete(traj: Trajectory, context: RunContext) -> None:
         apply_outcomes(traj, context.outcomes)
 
 
-def _convert_into(result: FileResult, record: SourceRecord, forced: Converter | None) -> None:
+def _converted(result: FileResult, record: SourceRecord, forced: Converter | None) -> Iterator[Trajectory]:
+    """The trajectories of one record; its problems, detections and refusal go to ``result``."""
     whole = record.line is None
     try:
         for element, converter, detection in records_with_converters(record, forced):
             try:
-                result.trajectories += convert_record(element, converter, detection)
+                trajectories = convert_record(element, converter, detection)
             except SrftError as exc:
                 result.errors += _locate(exc.problems, element, whole and element is record)
                 continue
             result.detections.setdefault((converter.name, detection.version), detection.reason)
+            yield from trajectories
     except Refused as exc:
         result.refused = str(exc)
     except SrftError as exc:
@@ -308,20 +331,24 @@ def _convert_batch(batch: Batch) -> Batch:
 
 
 def _run_batch(batch: Batch, context: RunContext, fail_fast: bool) -> Batch:
-    """Convert the batch's files and write their trajectories (each id once) to its part."""
-    keep: dict[str, Trajectory] = {}
-    for source in batch.files:
-        result = convert_file(source, context, fail_fast)
-        batch.results.append(result)
-        if result.errors and fail_fast:
-            return batch
-        for traj in result.trajectories:
-            batch.duplicates += traj.id in keep
-            keep.setdefault(traj.id, traj)
-        result.trajectories = []
-    if keep:
-        write_records(batch.part, keep.values(), Trajectory)
-        batch.written = [(t.id, len(t.steps), len(t.messages)) for t in keep.values()]
+    """Convert the batch's files and stream their trajectories (each id once) into its part."""
+    seen: set[str] = set()
+
+    def trajectories() -> Iterator[Trajectory]:
+        for source in batch.files:
+            result = FileResult(source.name)
+            batch.results.append(result)
+            for traj in iter_file(source, result, context, fail_fast):
+                if traj.id in seen:
+                    batch.duplicates += 1
+                    continue
+                seen.add(traj.id)
+                batch.written.append((traj.id, len(traj.steps), len(traj.messages)))
+                yield traj
+            if result.errors and fail_fast:
+                return
+
+    write_records(batch.part, trajectories(), Trajectory)
     return batch
 
 
@@ -373,16 +400,16 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
         if jobs > 1 and len(files) > 1:
             _convert_in_workers(files, (context, fail_fast), jobs, writer, summary, advance)
         else:
-            for source_file in files:
-                result = convert_file(source_file, context, fail_fast)
-                advance()
-                _record_file(summary, writer, result, fail_fast)
-                for traj in result.trajectories:
+            for source_file in files:  # streamed: a file's trajectories go to the writer as they come
+                result = FileResult(source_file.name)
+                for traj in iter_file(source_file, result, context, fail_fast):
                     if writer.add(traj):
                         summary.trajectories += 1
                         summary.steps += len(traj.steps)
                     else:
                         summary.duplicates += 1
+                advance()
+                _record_file(summary, writer, result, fail_fast)
         if not writer.added and not writer.duplicates and mode == "create":
             raise SrftError(Problem(f"nothing converted ({_why_nothing(summary)})", file=str(output)))
         _mark_redaction(writer, summary.redactions if redact else None)

@@ -9,6 +9,7 @@ keeps its exact bytes, from which trajectory ids and ``record_sha256`` are compu
 from __future__ import annotations
 
 import glob
+import io
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ import yaml
 import zstandard
 
 from srft_format.errors import Problem, SrftError, json_error
-from srft_format.jsonl import open_input
+from srft_format.jsonl import iter_lines, numbered_lines, open_input
 
 from .base import SourceRecord
 
@@ -111,13 +112,17 @@ def read_bytes(source: InputFile) -> bytes:
 
 
 def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
-    """The records of one file, or a :class:`RecordError` for each record that is not valid JSON/YAML."""
-    raw = read_bytes(source).removeprefix(UTF8_BOM)
+    """The records of one file, or a :class:`RecordError` for each record that is not valid JSON/YAML.
+
+    JSON Lines are streamed (one line in memory at a time); documents are read whole."""
     name = base_name(source.name)
+    if name.endswith(".jsonl"):
+        lines = iter_lines(source.path) if source.data is None else numbered_lines(io.BytesIO(source.data))
+        yield from _line_records(source.name, lines)
+        return
+    raw = read_bytes(source).removeprefix(UTF8_BOM)
     if name.endswith((".yaml", ".yml")):
         yield _yaml_record(source.name, raw)
-    elif name.endswith(".jsonl"):
-        yield from _line_records(source.name, raw)
     else:
         yield from _document_records(source.name, raw)
 
@@ -140,7 +145,7 @@ def _document_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordEr
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
         if _looks_like_json_lines(raw):
-            yield from _line_records(name, raw)
+            yield from _line_records(name, numbered_lines(io.BytesIO(raw)))
         else:
             yield RecordError(Problem(json_error(raw), file=name))
         return
@@ -155,9 +160,11 @@ def _looks_like_json_lines(raw: bytes) -> bool:
         return False
 
 
-def _line_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]:
+def _line_records(name: str, lines: Iterable[tuple[int, bytes]]) -> Iterator[SourceRecord | RecordError]:
+    """A record per non-blank line; its bytes are the line without its ending (ids are computed from them)."""
     offset = 0
-    for number, line in enumerate(raw.split(b"\n"), start=1):
+    for number, line in lines:
+        line = (line.removeprefix(UTF8_BOM) if number == 1 else line).removesuffix(b"\n").rstrip(b"\r")
         if not line.strip():
             continue
         try:
@@ -165,7 +172,7 @@ def _line_records(name: str, raw: bytes) -> Iterator[SourceRecord | RecordError]
         except orjson.JSONDecodeError:
             yield RecordError(Problem(json_error(line), file=name, line=number))
         else:
-            yield SourceRecord(raw=line.rstrip(b"\r"), data=data, file=name, offset=offset, line=number)
+            yield SourceRecord(raw=line, data=data, file=name, offset=offset, line=number)
         offset += 1
 
 

@@ -47,15 +47,20 @@ def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield raw
 
 
+def numbered_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, line)`` for every non-blank line of a binary stream, numbered from 1."""
+    for number, line in enumerate(stream, start=1):
+        if not line.isspace():
+            yield number, line  # the line ending stays: JSON allows trailing whitespace
+
+
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     """``(line_number, line)`` for every non-blank line (with its line ending), numbered from 1; errors name
     the file."""
     name = os.fspath(path)
     with open_input(path) as stream:
         try:
-            for number, line in enumerate(stream, start=1):
-                if not line.isspace():
-                    yield number, line  # the line ending stays: JSON allows trailing whitespace
+            yield from numbered_lines(stream)
         except (OSError, EOFError, zstandard.ZstdError) as exc:
             raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
 

@@ -182,6 +182,7 @@ def test_compressed_stdin_and_glob_inputs_give_the_same_ids(corpus: Path, tmp_pa
 
 
 def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
 
@@ -296,3 +297,42 @@ def test_other_run_files_are_explained(data: dict, reason: str) -> None:
     record = SourceRecord(raw=orjson.dumps(data), data=data, file="x.json", offset=0)
     with pytest.raises(pipeline.Refused, match=reason):
         pipeline.choose_converter(record)
+
+
+def _smith_lines(corpus: Path) -> list[bytes]:
+    data = corpus_file(corpus, "swe-smith", "ft_xml_example.jsonl").read_bytes()
+    return [line for line in data.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_json_lines_are_streamed_with_their_exact_bytes(corpus: Path, tmp_path: Path, jobs: int) -> None:
+    """BOM, CRLF and blank lines do not change a record's bytes, so its id, record number and line stay."""
+    lines = _smith_lines(corpus)
+    plain = write(tmp_path / "in" / "plain.jsonl", b"\n".join(lines) + b"\n")
+    messy = write(tmp_path / "in2" / "messy.jsonl",
+                  b"\xef\xbb\xbf" + lines[0] + b"\r\n \t\r\n\n" + lines[1] + b"\r\n" + lines[2])
+    other = write(tmp_path / "in2" / "other.traj", corpus_file(corpus, "swe-agent", "networking_1.traj").read_bytes())
+    convert_paths([str(plain)], tmp_path / "a", storage="jsonl")
+    convert_paths([str(messy), str(other)], tmp_path / "b", storage="jsonl", jobs=jobs)
+    a = list(Dataset.open(tmp_path / "a").trajectories())
+    b = [t for t in Dataset.open(tmp_path / "b").trajectories() if t.provenance.source_file == "messy.jsonl"]
+    assert [t.id for t in a] == [t.id for t in b]
+    assert [t.provenance.record_offset for t in b] == [0, 1, 2]
+    assert [t.provenance.record_sha256 for t in a] == [t.provenance.record_sha256 for t in b]
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_run_record_after_trajectories_is_an_error_of_its_own(corpus: Path, tmp_path: Path, jobs: int) -> None:
+    """A file is refused whole only when its first record is a run file; later, trajectories already
+    converted stay and the run record is reported where it is."""
+    prediction = orjson.dumps({"instance_id": "x__y-1", "model_patch": "diff", "model_name_or_path": "m"})
+    lines = _smith_lines(corpus)
+    mixed = write(tmp_path / "in" / "mixed.jsonl", b"\n".join([lines[0], prediction, lines[1]]) + b"\n")
+    other = write(tmp_path / "in" / "other.traj", corpus_file(corpus, "swe-agent", "networking_1.traj").read_bytes())
+    summary = convert_paths([str(mixed), str(other)], tmp_path / "ds", on_error="skip", jobs=jobs)
+    assert summary.trajectories == 3 and summary.refused == []
+    (error,) = summary.errors
+    assert (error.file, error.line) == ("mixed.jsonl", 2) and "predictions" in error.message
+    with pytest.raises(SrftError, match="mixed.jsonl:2: not a trajectory record"):
+        convert_paths([str(mixed)], tmp_path / "ds2")
+    assert not (tmp_path / "ds2").exists()
