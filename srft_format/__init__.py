@@ -3,7 +3,7 @@
 from .dataset import Dataset, DatasetWriter, copy_dataset, write_dataset
 from .errors import FormatVersionError, Problem, SrftError
 from .check import find_problems
-from .io import read_records, write_records
+from .io import read_objects, read_records, write_records
 from .models import (FORMAT_VERSION, Action, ActionKind, Agent, Annotator, AnnotatorKind, ExcludeReason, Label,
                      Manifest, Message, Outcome, Provenance, Role, Step, Task, ToolCall, Trajectory, Verdict,
                      VerdictRecord)
@@ -15,5 +15,6 @@ __all__ = [
     "FORMAT_VERSION", "Action", "ActionKind", "Agent", "Annotator", "AnnotatorKind", "Dataset", "DatasetWriter",
     "ExcludeReason", "FormatVersionError", "Label", "Manifest", "Message", "Outcome", "Problem", "Provenance",
     "Role", "SrftError", "Step", "Task", "ToolCall", "TrainingPolicy", "Trajectory", "Verdict", "VerdictPolicy",
-    "VerdictRecord", "copy_dataset", "find_problems", "read_records", "write_dataset", "write_records",
+    "VerdictRecord", "copy_dataset", "find_problems", "read_objects", "read_records", "write_dataset",
+    "write_records",
 ]
