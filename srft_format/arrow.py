@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import Enum
 from functools import cache
 from operator import attrgetter
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Union, get_args, get_origin
 
 import orjson
 import pyarrow as pa
@@ -31,12 +31,9 @@ PARTS_SUFFIX = "_parts"
 
 
 def _strip_optional(tp: Any) -> Any:
-    """``X | None`` -> ``X``, and a constrained scalar (``Annotated[int, Field(ge=0)]``) -> the scalar."""
     if get_origin(tp) in (Union, types.UnionType):
         args = [a for a in get_args(tp) if a is not type(None)]
-        tp = args[0] if len(args) == 1 else Union[tuple(args)]
-    if get_origin(tp) is Annotated and get_args(tp)[0] in (int, float, str):
-        return get_args(tp)[0]
+        return args[0] if len(args) == 1 else Union[tuple(args)]
     return tp
 
 

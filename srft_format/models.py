@@ -26,12 +26,6 @@ VERSION_PATTERN = rf"^{FORMAT_MAJOR}\.[0-9]+$"
 
 JsonObject = dict[str, Any]
 
-INT64_MAX = 2**63 - 1
-Int64 = Annotated[int, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
-"""Integers are 64-bit signed, as Parquet and DuckDB store them."""
-Count = Annotated[int, Field(ge=0, le=INT64_MAX)]
-"""A non-negative :data:`Int64`: counts, indices, token numbers."""
-
 
 class Model(BaseModel):
     """Base for every srft model: unknown fields are errors (they go in ``extra``)."""
@@ -120,17 +114,17 @@ class ExcludeReason(str, Enum):
 
 
 class Usage(Model):
-    prompt_tokens: Count | None = None
-    completion_tokens: Count | None = None
-    cached_tokens: Count | None = None
+    prompt_tokens: int | None = Field(default=None, ge=0)
+    completion_tokens: int | None = Field(default=None, ge=0)
+    cached_tokens: int | None = Field(default=None, ge=0)
     cost: float | None = Field(default=None, ge=0, description="In US dollars.")
 
 
 class TokenRecord(Model):
     """The exact tokens of the LLM call, when the source recorded them (token-in/token-out training)."""
 
-    prompt_token_ids: list[Int64] | None = None
-    completion_token_ids: list[Int64] | None = None
+    prompt_token_ids: list[int] | None = None
+    completion_token_ids: list[int] | None = None
     completion_logprobs: list[float] | None = None
     tokenizer: str | None = Field(default=None, description="The tokenizer these ids belong to.")
 
@@ -138,9 +132,9 @@ class TokenRecord(Model):
 class Step(Model):
     """One LLM call of the policy: the assistant message it produced and what came back."""
 
-    index: Count = Field(description="Position in ``steps``: 0, 1, 2, ...")
-    output: Count = Field(description="Index into ``messages`` of the assistant message this call produced.")
-    observations: list[Count] = Field(
+    index: int = Field(ge=0, description="Position in ``steps``: 0, 1, 2, ...")
+    output: int = Field(ge=0, description="Index into ``messages`` of the assistant message this call produced.")
+    observations: list[int] = Field(
         default_factory=list, description="Indices into ``messages`` of what came back (tool results, user turns)."
     )
     actions: list[Action] = Field(default_factory=list, description="The parsed actions, in order.")
@@ -185,7 +179,7 @@ class Annotator(Model):
 
 
 class Verdict(Model):
-    step: Count = Field(description="The step's ``index``.")
+    step: int = Field(ge=0, description="The step's ``index``.")
     annotator: str = Field(description="The ``id`` of a declared annotator.")
     label: Label
     score: float | None = Field(default=None, ge=0, le=1, description="Probability the step is correct.")
@@ -245,7 +239,7 @@ class Provenance(Model):
     converter: str = Field(description="Converter name and package, e.g. 'srft_format.converters.swe_agent'.")
     converter_version: str
     source_file: str | None = Field(default=None, description="Relative to the conversion's input root.")
-    record_offset: Count | None = Field(default=None, description="Record number (0-based) in the file.")
+    record_offset: int | None = Field(default=None, ge=0, description="Record number (0-based) in the file.")
     record_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     messages: Literal["recorded", "reconstructed"] = Field(
         default="recorded",
@@ -276,23 +270,23 @@ class DataFile(Model):
     path: str = Field(description="Relative to the dataset directory, '/'-separated.")
     kind: Literal["trajectories", "verdicts"]
     storage: Literal["jsonl", "parquet"]
-    records: Count
-    bytes: Count
+    records: int = Field(ge=0)
+    bytes: int = Field(ge=0)
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
 class Counts(Model):
-    trajectories: Count = 0
-    steps: Count = 0
-    messages: Count = 0
-    verdicts: Count = 0
+    trajectories: int = 0
+    steps: int = 0
+    messages: int = 0
+    verdicts: int = 0
 
 
 class Source(Model):
     format: str
     version: str | None = None
-    files: Count = 0
-    trajectories: Count = 0
+    files: int = 0
+    trajectories: int = 0
 
 
 class Manifest(Model):

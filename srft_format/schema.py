@@ -63,10 +63,26 @@ def validator(kind: str, version: str = FORMAT_VERSION) -> Any:
 
 @lru_cache(maxsize=None)
 def fast_validator(kind: str, version: str = FORMAT_VERSION) -> Any:
-    """The schema compiled by ``jsonschema-rs`` (formats checked): a quick yes or no, with no messages."""
+    """The schema compiled by ``jsonschema-rs`` (formats checked): a quick yes or no, with no messages.
+
+    A gate before the models, so never looser than they are: its integers stay within 64 bits, where pydantic
+    reads an integer-valued float (``1e19`` is an integer to JSON Schema); larger values go to the models."""
     import jsonschema_rs
 
-    return jsonschema_rs.validator_for(load(kind, version), validate_formats=True)
+    return jsonschema_rs.validator_for(_int64(load(kind, version)), validate_formats=True)
+
+
+def _int64(node: Any) -> Any:
+    """A copy of a schema whose ``integer`` types are bounded to 64-bit signed values."""
+    if isinstance(node, list):
+        return [_int64(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _int64(value) for key, value in node.items()}
+    if node.get("type") == "integer":
+        node["minimum"] = max(node.get("minimum", -(2**63)), -(2**63))
+        node["maximum"] = min(node.get("maximum", 2**63 - 1), 2**63 - 1)
+    return node
 
 
 def write_all() -> list[Path]:
