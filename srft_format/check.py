@@ -18,12 +18,9 @@ import orjson
 from . import schema as schemas
 from .errors import Problem, SrftError, json_error, json_path
 from .io import iter_raw
-from .models import Annotator, Manifest, Model, Trajectory, VerdictRecord
+from .models import RECORD_MODELS, Annotator, Manifest, Model, record_kind
 from .records import load_object
 from .validate import check_trajectory_object, check_verdict
-
-KINDS: dict[str, type[Model]] = {"trajectory": Trajectory, "verdict": VerdictRecord, "manifest": Manifest}
-
 
 def kind_of_record(obj: Any) -> str:
     """Guess a record's kind from its keys: verdict lines name a trajectory, manifests list files."""
@@ -101,7 +98,7 @@ class Checker:
                 return [Problem(json_error(raw))]  # type: ignore[arg-type]
             return schema_problems(obj, kind)
         try:
-            obj = load_object(raw, KINDS[kind])
+            obj = load_object(raw, RECORD_MODELS[kind])
         except SrftError as exc:
             return exc.problems
         if kind == "trajectory":
@@ -164,5 +161,5 @@ def find_problems(path: str | os.PathLike, kind: str | type[Model] | None = None
     if kind is None:
         return list(checker.check_path(path))
     if not isinstance(kind, str):
-        kind = next(name for name, model in KINDS.items() if model is kind)
+        kind = record_kind(kind)
     return list(checker.check_file(path, kind))

@@ -312,3 +312,8 @@ RECORD_MODELS: dict[str, type[Model]] = {
     "manifest": Manifest,
 }
 """Each top-level record kind and its model; one JSON Schema file each in ``spec/``."""
+
+
+def record_kind(model: type[Model]) -> str:
+    """The kind of a record model: ``Trajectory`` -> ``'trajectory'``."""
+    return next(kind for kind, candidate in RECORD_MODELS.items() if candidate is model)

@@ -18,7 +18,7 @@ import orjson
 from pydantic import ValidationError
 
 from .errors import FormatVersionError, Problem, SrftError, json_error, problems_from_validation_error
-from .models import FORMAT_MAJOR, FORMAT_MINOR, RECORD_MODELS, Model
+from .models import FORMAT_MAJOR, FORMAT_MINOR, Model, record_kind
 from .schema import fast_validator
 
 M = TypeVar("M", bound=Model)
@@ -107,13 +107,10 @@ def load_object(raw: bytes | dict[str, Any], model: type[Model]) -> dict[str, An
     """One record as a validated JSON object: as stored when the schema accepts it, else as the model reads it
     (upgraded, or without a newer minor version's fields); :class:`SrftError` when the model rejects it too."""
     obj = _loads_or_none(raw) if isinstance(raw, bytes) else raw
-    if isinstance(obj, dict) and fast_validator(_KIND_OF_MODEL[model]).is_valid(obj):
+    if isinstance(obj, dict) and fast_validator(record_kind(model)).is_valid(obj):
         return obj
     record = parse_record(raw, model) if isinstance(raw, bytes) else load_record(raw, model)
     return orjson.loads(dump_record(record))
-
-
-_KIND_OF_MODEL = {model: kind for kind, model in RECORD_MODELS.items()}
 
 
 def _loads_or_none(raw: bytes) -> Any:
