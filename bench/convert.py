@@ -6,7 +6,8 @@ process and with ``--jobs``, and prints MB/s and the ratio to the orjson floor m
 by wall clock and by CPU time (this process's plus what the workers report): on a shared machine only
 the CPU figures are stable, and equal CPU time for 1 and N jobs means the work divides among the workers.
 Two more lines split the single-process time: conversion alone (read, detect, convert, check; nothing
-written) and the whole run with JSON Lines storage instead of Parquet.
+written) and the whole run with JSON Lines storage instead of Parquet. The last two convert one JSON Lines
+file of the same size (the corpus's JSON Lines records, copied), which ``--jobs`` splits into pieces.
 
     python bench/convert.py                 # 200 MB, 1 and 2 jobs
     python bench/convert.py --mb 50 --jobs 4
@@ -70,10 +71,23 @@ def build_input(corpus: Path, target: Path, megabytes: float) -> int:
     return total
 
 
+def build_json_lines(corpus: Path, target: Path, megabytes: float) -> int:
+    """One JSON Lines file of ``megabytes`` holding copies of the corpus's JSON Lines records."""
+    lines = [line for path in corpus_sources(corpus) if path.name.endswith(".jsonl")
+             for line in path.read_bytes().splitlines() if line.strip()]
+    total, n = 0, 0
+    with open(target, "wb") as out:
+        while total < megabytes * 1e6:
+            for line in lines:
+                n += 1
+                total += out.write(line + tag(n) + b"\n")
+    return total
+
+
 def orjson_floor(target: Path) -> tuple[float, float]:
     """Wall and CPU seconds to ``orjson.loads`` every record of the input (bytes already in memory)."""
     docs = []
-    for path in sorted(target.iterdir()):
+    for path in sorted(target.iterdir()) if target.is_dir() else [target]:
         data = path.read_bytes()
         docs += data.split(b"\n") if path.name.endswith(".jsonl") else [data]
     started, cpu = time.perf_counter(), time.process_time()
@@ -113,6 +127,19 @@ def main() -> None:
             report(f"srft convert --jobs {jobs} --storage {storage}", mb, (floor, floor_cpu),
                    (time.perf_counter() - started, time.process_time() - cpu + summary.worker_cpu_seconds),
                    f", {summary.trajectories} trajectories, {summary.steps} steps")
+            shutil.rmtree(out)
+        shutil.rmtree(source)
+        single = Path(tmp) / "one.jsonl"
+        mb = build_json_lines(args.corpus, single, args.mb) / 1e6
+        floor = orjson_floor(single)
+        print(f"one JSON Lines file: {mb:.1f} MB")
+        for jobs in (1, args.jobs):
+            out = Path(tmp) / f"one-{jobs}"
+            started, cpu = time.perf_counter(), time.process_time()
+            summary = convert_paths([str(single)], out, jobs=jobs)
+            report(f"srft convert --jobs {jobs} (one file)", mb, floor,
+                   (time.perf_counter() - started, time.process_time() - cpu + summary.worker_cpu_seconds),
+                   f", {summary.trajectories} trajectories")
             shutil.rmtree(out)
         print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs: on a busy machine wall-clock "
               "ratios are noise; CPU ratios (CPU-s of every process) are not")

@@ -19,8 +19,8 @@ from srft_format.dataset import STORAGES
               help="SWE-bench evaluation output (report.json, run summary, ...) giving 'resolved'; "
                    "repeatable.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
-              help="Processes converting batches of files in parallel, this one included (the output order is "
-                   "always the input order).")
+              help="Processes converting batches of files in parallel, this one included; a big JSON Lines "
+                   "file is split into pieces (the output order is always the input order).")
 @click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
               help="fail: stop at the first bad record, write nothing. skip: convert the rest and write "
                    "every problem to DATASET/conversion-errors.jsonl.")

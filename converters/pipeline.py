@@ -6,8 +6,9 @@ it to the dataset (appending dedups by trajectory id), streaming: JSON Lines fil
 constant memory. Files of a run that hold no trajectory (predictions, configurations, exit statuses:
 :mod:`.run_files`) are recognised by their first record and skipped with a reason; the patches of
 predictions files fill in trajectories that record none. With ``jobs > 1``, ``jobs - 1`` worker processes
-and this one convert batches of files and write each batch as a part file of the dataset, which adopts the
-parts in input order: the output order is always the input order, whatever ``jobs``.
+and this one convert batches of files (a big JSON Lines file is split into pieces of whole lines) and
+write each batch as a part file of the dataset, which adopts the parts in input order: the output order
+is always the input order, whatever ``jobs``.
 
 ``on_error="fail"`` stops at the first bad record and leaves no dataset (or the old one untouched);
 ``"skip"`` converts the rest and writes every problem to ``conversion-errors.jsonl`` in the dataset.
@@ -43,7 +44,8 @@ from srft_format.validate import check_trajectory
 from . import predictions, run_files
 from .base import Converter, Detection, SourceRecord
 from .outcomes import Outcomes, apply_outcomes, load_outcomes
-from .reader import InputFile, RecordError, expand_inputs, is_list_of_objects, iter_records, split_list
+from .reader import (InputFile, RecordError, expand_inputs, is_list_of_objects, is_splittable, iter_records,
+                     split_json_lines, split_list)
 from .registry import CONVERTERS, converters, get_converter
 
 ERROR_REPORT = "conversion-errors.jsonl"
@@ -66,6 +68,19 @@ class FileResult:
     """``(format, version) -> trajectories`` converted."""
     redactions: Counter[str] = field(default_factory=Counter)
     """Secrets replaced, by type (``--redact``)."""
+    continues: bool = False
+    """Whether this is the result of a piece of the file that more pieces follow (see :meth:`absorb`)."""
+
+    def absorb(self, piece: FileResult) -> None:
+        """Add the result of the file's next piece."""
+        self.trajectories += piece.trajectories
+        for key, reason in piece.detections.items():
+            self.detections.setdefault(key, reason)
+        self.errors += piece.errors
+        for key, count in piece.counts.items():
+            self.counts[key] = self.counts.get(key, 0) + count
+        self.redactions.update(piece.redactions)
+        self.continues = piece.continues
 
 
 @dataclass(frozen=True)
@@ -224,7 +239,7 @@ def iter_file(source: InputFile, result: FileResult, context: RunContext = RunCo
     the file when ``fail_fast``), detections, counts, redactions.
 
     A file whose first record is a run file (predictions, a configuration) is refused whole; such a record
-    after trajectories were given is an error of its own."""
+    anywhere else is an error of its own."""
     converter = get_converter(context.source) if context.source else None
     given = False
     try:
@@ -235,7 +250,7 @@ def iter_file(source: InputFile, result: FileResult, context: RunContext = RunCo
                 for traj in _converted(result, item, converter):
                     given = True
                     yield _finished(traj, context, result)
-                if result.refused and given:
+                if result.refused and (given or item.offset > 0):
                     result.errors.append(Problem(f"not a trajectory record: {result.refused}", file=source.name,
                                                  line=item.line))
                     result.refused = None
@@ -336,7 +351,7 @@ def _run_batch(batch: Batch, context: RunContext, fail_fast: bool) -> Batch:
 
     def trajectories() -> Iterator[Trajectory]:
         for source in batch.files:
-            result = FileResult(source.name)
+            result = FileResult(source.name, continues=source.lines is not None and not source.lines.last)
             batch.results.append(result)
             for traj in iter_file(source, result, context, fail_fast):
                 if traj.id in seen:
@@ -352,20 +367,31 @@ def _run_batch(batch: Batch, context: RunContext, fail_fast: bool) -> Batch:
     return batch
 
 
-def _batches(files: list[InputFile], writer: DatasetWriter, jobs: int) -> list[Batch]:
-    """Consecutive files grouped into batches, each with its part file: at most :data:`BATCH_BYTES` of input,
-    and at least :data:`BATCHES_PER_JOB` batches per process so that they finish together."""
+def _batches(files: list[InputFile], jobs: int) -> list[list[InputFile]]:
+    """Consecutive files grouped into batches of at most :data:`BATCH_BYTES` of input, and at least
+    :data:`BATCHES_PER_JOB` batches per process so that they finish together; a JSON Lines file bigger than a
+    batch is split into batch-sized pieces of whole lines."""
     sizes = [len(f.data) if f.data is not None else os.path.getsize(f.path) for f in files]
     target = max(1, min(BATCH_BYTES, sum(sizes) // (BATCHES_PER_JOB * jobs)))
-    batches: list[Batch] = []
+    batches: list[list[InputFile]] = []
     filled = target
     for source, size in zip(files, sizes):
-        if filled >= target:
-            batches.append(Batch([], writer.new_part_path()))
-            filled = 0
-        batches[-1].files.append(source)
-        filled += size
+        pieces = [source]
+        if size > target and is_splittable(source) and not _opens_with_run_record(source):
+            pieces = split_json_lines(source, target)
+        for piece in pieces:
+            if filled >= target:
+                batches.append([])
+                filled = 0
+            batches[-1].append(piece)
+            filled += piece.lines.stop - piece.lines.start if piece.lines else size
     return batches
+
+
+def _opens_with_run_record(source: InputFile) -> bool:
+    """Whether the file's first record is a run file's, which refuses the whole file (so it is not split)."""
+    first = next(iter_records(source), None)
+    return isinstance(first, SourceRecord) and run_files.explain(first.data) is not None
 
 
 def prediction_patches(files: Iterable[InputFile]) -> dict[str, str]:
@@ -397,8 +423,9 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
     storage_of_new = storage if mode == "create" else None  # an append keeps the dataset's own storage
     with fewer_gc_pauses(), DatasetWriter(output, mode=mode, storage=storage_of_new) as writer, \
             _progress(len(files), progress) as advance:
-        if jobs > 1 and len(files) > 1:
-            _convert_in_workers(files, (context, fail_fast), jobs, writer, summary, advance)
+        batches = _batches(files, jobs) if jobs > 1 else []
+        if len(batches) > 1:
+            _convert_in_workers(batches, (context, fail_fast), jobs, writer, summary, advance)
         else:
             for source_file in files:  # streamed: a file's trajectories go to the writer as they come
                 result = FileResult(source_file.name)
@@ -479,16 +506,24 @@ class _Schedule:
             yield self.at_workers.popleft().get()
 
 
-def _convert_in_workers(files: list[InputFile], run: tuple[RunContext, bool], jobs: int,
+def _convert_in_workers(groups: list[list[InputFile]], run: tuple[RunContext, bool], jobs: int,
                         writer: DatasetWriter, summary: Summary, advance: Callable[[], None]) -> None:
     """``jobs - 1`` worker processes and this one convert batches of files (see :class:`_Schedule`), each into
     a part file; the dataset adopts the parts in input order, the workers' as they come."""
-    batches = _batches(files, writer, jobs)
+    batches = [Batch(files, writer.new_part_path()) for files in groups]
     here: list[Batch] = []
     adopted: set[Path] = set()
+    pieces: list[FileResult] = []
+    """The results so far of a file split into pieces, until its last piece."""
 
     def take(batch: Batch) -> None:
         for result in batch.results:
+            if pieces:
+                pieces[0].absorb(result)
+                result = pieces.pop()
+            if result.continues and not (result.errors and run[1]):
+                pieces.append(result)
+                continue
             advance()
             _record_file(summary, writer, result, run[1])
         summary.duplicates += batch.duplicates

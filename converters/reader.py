@@ -12,7 +12,7 @@ import glob
 import io
 import sys
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +34,29 @@ UTF8_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
+class LineRange:
+    """A piece of a JSON Lines file, whole lines: bytes ``start`` to ``stop``, from line ``first_line`` (from 1),
+    which holds record ``first_record`` (from 0) of the file."""
+
+    start: int
+    stop: int
+    first_line: int
+    first_record: int
+    last: bool
+    """Whether this is the file's last piece."""
+
+
+@dataclass(frozen=True)
 class InputFile:
-    """One source file: where to read it and the name it is reported and recorded under."""
+    """One source file, or a piece of one: where to read it and the name it is reported and recorded under."""
 
     path: str
     name: str
     """Relative to the input root (the directory given, or the file's own name); ``<stdin>`` for ``-``."""
     data: bytes | None = None
     """The bytes already read (stdin), else None."""
+    lines: LineRange | None = None
+    """The piece of a JSON Lines file to read (see :func:`split_json_lines`), else None for all of it."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +131,11 @@ def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
 
     JSON Lines are streamed (one line in memory at a time); documents are read whole."""
     name = base_name(source.name)
+    if source.lines is not None:
+        piece = source.lines
+        yield from _line_records(source.name, numbered_lines(io.BytesIO(_read_range(source, piece)),
+                                                             start=piece.first_line), piece.first_record)
+        return
     if name.endswith(".jsonl"):
         lines = iter_lines(source.path) if source.data is None else numbered_lines(io.BytesIO(source.data))
         yield from _line_records(source.name, lines)
@@ -160,11 +180,12 @@ def _looks_like_json_lines(raw: bytes) -> bool:
         return False
 
 
-def _line_records(name: str, lines: Iterable[tuple[int, bytes]]) -> Iterator[SourceRecord | RecordError]:
-    """A record per non-blank line; its bytes are the line without its ending (ids are computed from them)."""
-    offset = 0
+def _line_records(name: str, lines: Iterable[tuple[int, bytes]], offset: int = 0
+                  ) -> Iterator[SourceRecord | RecordError]:
+    """A record per non-blank line, numbered from ``offset``; its bytes are the line without its ending (ids
+    are computed from them)."""
     for number, line in lines:
-        line = (line.removeprefix(UTF8_BOM) if number == 1 else line).removesuffix(b"\n").rstrip(b"\r")
+        line = _record_bytes(number, line)
         if not line.strip():
             continue
         try:
@@ -174,6 +195,44 @@ def _line_records(name: str, lines: Iterable[tuple[int, bytes]]) -> Iterator[Sou
         else:
             yield SourceRecord(raw=line, data=data, file=name, offset=offset, line=number)
         offset += 1
+
+
+def _record_bytes(number: int, line: bytes) -> bytes:
+    """The bytes of the record on line ``number``: without the line ending, nor a BOM on line 1."""
+    return (line.removeprefix(UTF8_BOM) if number == 1 else line).removesuffix(b"\n").rstrip(b"\r")
+
+
+def _read_range(source: InputFile, piece: LineRange) -> bytes:
+    try:
+        with open(source.path, "rb") as stream:
+            stream.seek(piece.start)
+            return stream.read(piece.stop - piece.start)
+    except OSError as exc:
+        raise SrftError(Problem(f"cannot read: {exc.strerror}", file=source.name)) from None
+
+
+def is_splittable(source: InputFile) -> bool:
+    """Whether :func:`split_json_lines` can split the file: uncompressed JSON Lines on disk."""
+    return source.data is None and source.name.endswith(".jsonl")
+
+
+def split_json_lines(source: InputFile, piece_bytes: int) -> list[InputFile]:
+    """The file as pieces of whole lines of about ``piece_bytes`` each (one piece when it is smaller), so that
+    several processes can convert it; each piece knows the line and record number it starts with."""
+    bounds: list[tuple[int, int, int, int]] = []
+    start = position = records = 0
+    first = (1, 0)
+    with open(source.path, "rb", buffering=1 << 20) as stream:
+        for number, line in enumerate(stream, start=1):
+            position += len(line)
+            if not (line.isspace() or (number == 1 and not _record_bytes(1, line).strip())):
+                records += 1
+            if position - start >= piece_bytes:
+                bounds.append((start, position, *first))
+                start, first = position, (number + 1, records)
+    if start < position or not bounds:
+        bounds.append((start, position, *first))
+    return [replace(source, lines=LineRange(*bound, last=i == len(bounds) - 1)) for i, bound in enumerate(bounds)]
 
 
 def split_list(record: SourceRecord) -> list[SourceRecord]:

@@ -47,9 +47,9 @@ def open_input(path: str | os.PathLike) -> Iterator[BinaryIO]:
             yield raw
 
 
-def numbered_lines(stream: Iterable[bytes]) -> Iterator[tuple[int, bytes]]:
-    """``(line_number, line)`` for every non-blank line of a binary stream, numbered from 1."""
-    for number, line in enumerate(stream, start=1):
+def numbered_lines(stream: Iterable[bytes], start: int = 1) -> Iterator[tuple[int, bytes]]:
+    """``(line_number, line)`` for every non-blank line of a binary stream, numbered from ``start``."""
+    for number, line in enumerate(stream, start=start):
         if not line.isspace():
             yield number, line  # the line ending stays: JSON allows trailing whitespace
 

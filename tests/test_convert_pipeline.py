@@ -14,6 +14,7 @@ import zstandard
 from srft_format.converters import pipeline
 from srft_format.converters.base import SourceRecord
 from srft_format.converters.pipeline import ERROR_REPORT, convert_paths
+from srft_format.converters.reader import InputFile, iter_records, split_json_lines
 from srft_format.dataset import Dataset
 from srft_format.errors import SrftError
 from srft_format.check import find_problems
@@ -134,7 +135,7 @@ def test_jobs_keep_the_input_order_and_ids_are_stable(corpus: Path, tmp_path: Pa
 
 def test_workers_write_parts_in_input_order_and_dedup_across_them(corpus: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)  # one part file per input file
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)  # a part file per input file, and per line of JSON Lines
     inputs = tmp_path / "in"
     shutil.copytree(corpus / "swe-smith", inputs)
     shutil.copy(corpus_file(corpus, "swe-smith", PANDAS_RUN), inputs / "zz-same-run-again.traj")
@@ -142,7 +143,7 @@ def test_workers_write_parts_in_input_order_and_dedup_across_them(corpus: Path, 
     parallel = convert_paths([str(inputs)], tmp_path / "two", jobs=2)
     assert ids(tmp_path / "one") == ids(tmp_path / "two")
     assert (parallel.trajectories, parallel.duplicates) == (serial.trajectories, serial.duplicates) == (8, 1)
-    assert len(Dataset.open(tmp_path / "two").files("trajectories")) == 3
+    assert len(Dataset.open(tmp_path / "two").files("trajectories")) == 8  # the duplicate's part is dropped
     assert_valid(tmp_path / "two")
     again = convert_paths([str(inputs), str(corpus / "mini-swe-agent")], tmp_path / "two", jobs=2)
     assert (again.trajectories, again.duplicates) == (1, 9)
@@ -336,3 +337,66 @@ def test_a_run_record_after_trajectories_is_an_error_of_its_own(corpus: Path, tm
     with pytest.raises(SrftError, match="mixed.jsonl:2: not a trajectory record"):
         convert_paths([str(mixed)], tmp_path / "ds2")
     assert not (tmp_path / "ds2").exists()
+
+
+def _messy_big_file(corpus: Path, root: Path) -> Path:
+    """A JSON Lines file with a BOM, CRLF and blank lines, a line that is not JSON and a run record inside."""
+    smith = _smith_lines(corpus)
+    lines = [smith[i % len(smith)] + b" " * i for i in range(6)]  # trailing spaces: six different ids
+    prediction = orjson.dumps({"instance_id": "x__y-1", "model_patch": "diff", "model_name_or_path": "m"})
+    body = [b"\xef\xbb\xbf" + lines[0], b"", lines[1] + b"\r", b"  ", lines[2], b'{"truncated": ', lines[3],
+            prediction, lines[4] + b"\r", b"", lines[5]]
+    return write(root / "big.jsonl", b"\n".join(body) + b"\n\n")
+
+
+def test_split_json_lines_gives_pieces_of_whole_lines_that_know_where_they_start(corpus: Path,
+                                                                                 tmp_path: Path) -> None:
+    path = _messy_big_file(corpus, tmp_path)
+    whole = InputFile(str(path), path.name)
+    pieces = split_json_lines(whole, 1)
+    data = path.read_bytes()
+    assert b"".join(data[p.lines.start:p.lines.stop] for p in pieces) == data
+    assert [p.lines.last for p in pieces] == [False] * (len(pieces) - 1) + [True]
+    assert len(pieces) == data.count(b"\n")  # a piece per line
+    records = list(iter_records(whole))
+    in_pieces = [r for p in pieces for r in iter_records(p)]
+    located = [(r.line, r.offset, r.raw) if isinstance(r, SourceRecord) else (r.problem.line,) for r in records]
+    assert located == [(r.line, r.offset, r.raw) if isinstance(r, SourceRecord) else (r.problem.line,)
+                       for r in in_pieces]
+    assert [r.offset for r in records if isinstance(r, SourceRecord)] == [0, 1, 2, 4, 5, 6, 7]
+    assert [p.lines.first_line for p in split_json_lines(whole, len(data))] == [1]
+
+
+@pytest.mark.parametrize("on_error", ["skip", "fail"])
+def test_jobs_split_a_big_json_lines_file_and_give_what_one_process_gives(
+        corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str) -> None:
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)  # a piece per line, a part file per piece
+    path = _messy_big_file(corpus, tmp_path / "in")
+    if on_error == "fail":
+        for jobs in (1, 2):
+            with pytest.raises(SrftError, match=r"big.jsonl:6: truncated JSON"):
+                convert_paths([str(path)], tmp_path / f"out{jobs}", jobs=jobs)
+            assert not (tmp_path / f"out{jobs}").exists()
+        return
+    one = convert_paths([str(path)], tmp_path / "one", on_error="skip")
+    two = convert_paths([str(path)], tmp_path / "two", on_error="skip", jobs=2)
+    assert len(Dataset.open(tmp_path / "two").files("trajectories")) == 6
+    for summary in (one, two):
+        assert (summary.files, summary.converted_files, summary.trajectories) == (1, 1, 6)
+        assert [(e.file, e.line) for e in summary.errors] == [("big.jsonl", 6), ("big.jsonl", 8)]
+        assert list(summary.formats.values()) == [[1, 6, "only 'messages' and 'instance_id'"]]
+    assert [e.message for e in one.errors] == [e.message for e in two.errors]
+    trajectories = [list(Dataset.open(tmp_path / name).trajectories()) for name in ("one", "two")]
+    assert [(t.id, t.provenance.record_offset) for t in trajectories[0]] == \
+        [(t.id, t.provenance.record_offset) for t in trajectories[1]]
+    assert [t.provenance.record_offset for t in trajectories[1]] == [0, 1, 2, 4, 6, 7]
+    assert_valid(tmp_path / "two")
+
+
+def test_a_big_predictions_file_is_refused_whole_with_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)
+    lines = [orjson.dumps({"instance_id": f"x__y-{i}", "model_patch": "diff", "model_name_or_path": "m"})
+             for i in range(4)]
+    path = write(tmp_path / "all_preds.jsonl", b"\n".join(lines) + b"\n")
+    with pytest.raises(SrftError, match="nothing converted.*predictions"):
+        convert_paths([str(path), str(path)], tmp_path / "ds", jobs=2)
