@@ -376,10 +376,7 @@ def _batches(files: list[InputFile], jobs: int) -> list[list[InputFile]]:
     batches: list[list[InputFile]] = []
     filled = target
     for source, size in zip(files, sizes):
-        pieces = [source]
-        if size > target and is_splittable(source) and not _opens_with_run_record(source):
-            pieces = split_json_lines(source, target)
-        for piece in pieces:
+        for piece in _pieces(source, size, target):
             if filled >= target:
                 batches.append([])
                 filled = 0
@@ -388,10 +385,19 @@ def _batches(files: list[InputFile], jobs: int) -> list[list[InputFile]]:
     return batches
 
 
-def _opens_with_run_record(source: InputFile) -> bool:
-    """Whether the file's first record is a run file's, which refuses the whole file (so it is not split)."""
-    first = next(iter_records(source), None)
-    return isinstance(first, SourceRecord) and run_files.explain(first.data) is not None
+def _pieces(source: InputFile, size: int, target: int) -> list[InputFile]:
+    """The file, split into pieces of about ``target`` bytes when it is JSON Lines bigger than that; not when its
+    first record is a run file's (which refuses the whole file), nor when it cannot be read (one process
+    reports that, as for any file)."""
+    if size <= target or not is_splittable(source):
+        return [source]
+    try:
+        first = next(iter_records(source), None)
+        if isinstance(first, SourceRecord) and run_files.explain(first.data) is not None:
+            return [source]
+        return split_json_lines(source, target)
+    except (SrftError, OSError):
+        return [source]
 
 
 def prediction_patches(files: Iterable[InputFile]) -> dict[str, str]:
