@@ -5,8 +5,9 @@ copy differs by a trailing-whitespace tag, so it gets its own trajectory id), th
 process and with ``--jobs``, and prints MB/s and the ratio to the orjson floor measured in the same run,
 by wall clock and by CPU time (this process's plus what the workers report): on a shared machine only
 the CPU figures are stable, and equal CPU time for 1 and N jobs means the work divides among the workers.
-Two more lines split the single-process time: conversion alone (read, detect, convert, check; nothing
-written) and the whole run with JSON Lines storage instead of Parquet. The last two convert one JSON Lines
+More lines split the single-process time: conversion alone (read, detect, convert, check; nothing written),
+the stages any conversion runs, each timed alone against the budget that 1/4 of the floor allows, and the
+whole run with JSON Lines storage instead of Parquet. The last two convert one JSON Lines
 file of the same size (the corpus's JSON Lines records, copied), which ``--jobs`` splits into pieces.
 
     python bench/convert.py                 # 200 MB, 1 and 2 jobs
@@ -24,11 +25,16 @@ from pathlib import Path
 
 import orjson
 
+from srft_format import arrow
+
 from srft_format.converters.base import SourceRecord
 from srft_format.converters.pipeline import (convert_file, convert_paths, fewer_gc_pauses,
                                             records_with_converters)
 from srft_format.converters.predictions import is_predictions
 from srft_format.converters.reader import InputFile, expand_inputs, iter_records
+from srft_format.ids import sha256_hex, trajectory_id
+from srft_format.io import ParquetRecordWriter
+from srft_format.models import Trajectory
 
 REPO = Path(__file__).resolve().parent.parent
 JSON_SUFFIXES = (".traj", ".json", ".jsonl")
@@ -84,17 +90,51 @@ def build_json_lines(corpus: Path, target: Path, megabytes: float) -> int:
     return total
 
 
-def orjson_floor(target: Path) -> tuple[float, float]:
-    """Wall and CPU seconds to ``orjson.loads`` every record of the input (bytes already in memory)."""
+def records_of(target: Path) -> list[bytes]:
+    """The bytes of every record of the input: a line of a JSON Lines file, or a whole document."""
     docs = []
     for path in sorted(target.iterdir()) if target.is_dir() else [target]:
         data = path.read_bytes()
-        docs += data.split(b"\n") if path.name.endswith(".jsonl") else [data]
+        docs += [line for line in data.split(b"\n") if line.strip()] if path.name.endswith(".jsonl") else [data]
+    return docs
+
+
+def orjson_floor(target: Path) -> tuple[float, float]:
+    """Wall and CPU seconds to ``orjson.loads`` every record of the input (bytes already in memory)."""
+    docs = records_of(target)
     started, cpu = time.perf_counter(), time.process_time()
     for doc in docs:
-        if doc.strip():
-            orjson.loads(doc)
+        orjson.loads(doc)
     return time.perf_counter() - started, time.process_time() - cpu
+
+
+def stage_costs(target: Path, floor_cpu: float) -> None:
+    """CPU time of the stages any conversion of the input runs, each timed alone, against the budget that 1/4
+    of the floor allows: parsing, the two SHA-256 passes (trajectory id, ``record_sha256``), and writing the
+    converted trajectories (Arrow columns, zstd Parquet) with the writer ``srft convert`` uses."""
+    budget = 4 * floor_cpu
+    cpu = time.process_time()
+    for doc in records_of(target):
+        trajectory_id("bench", doc), sha256_hex(doc)
+    hashing = time.process_time() - cpu
+    writing = 0.0
+    with fewer_gc_pauses(), tempfile.TemporaryDirectory() as tmp:
+        arrow.to_table([], Trajectory)  # pyarrow imports pandas on first use: not a per-byte cost
+        out = ParquetRecordWriter(Path(tmp) / "t.parquet", Trajectory)
+        for file in expand_inputs([str(target)]):
+            trajectories = convert_file(file).trajectories
+            cpu = time.process_time()
+            for trajectory in trajectories:
+                out.write(trajectory)
+            writing += time.process_time() - cpu
+        cpu = time.process_time()
+        out.close()
+        writing += time.process_time() - cpu
+    print(f"stages, CPU-s and share of the {budget:.2f} CPU-s that 1/4 of the floor allows:")
+    stages = [("orjson.loads (the floor)", floor_cpu), ("two SHA-256 passes", hashing),
+              ("Arrow columns and Parquet write (zstd)", writing)]
+    for name, seconds in [*stages, ("sum of these", sum(seconds for _, seconds in stages))]:
+        print(f"  {name:40} {seconds:5.2f} CPU-s {seconds / budget:6.0%}")
 
 
 def main() -> None:
@@ -120,6 +160,7 @@ def main() -> None:
                 convert_file(file)
         report("conversion only, nothing written", mb, (floor, floor_cpu),
                (time.perf_counter() - started, time.process_time() - cpu))
+        stage_costs(source, floor_cpu)
         for jobs, storage in [(1, "parquet"), (args.jobs, "parquet"), (1, "jsonl")]:
             out = Path(tmp) / f"out-{jobs}-{storage}"
             started, cpu = time.perf_counter(), time.process_time()
