@@ -519,16 +519,16 @@ def _convert_in_workers(groups: list[list[InputFile]], run: tuple[RunContext, bo
     batches = [Batch(files, writer.new_part_path()) for files in groups]
     here: list[Batch] = []
     adopted: set[Path] = set()
-    pieces: list[FileResult] = []
-    """The results so far of a file split into pieces, until its last piece."""
+    unfinished: list[FileResult] = []
+    """The result so far of a file split into pieces, until its last piece comes."""
 
     def take(batch: Batch) -> None:
         for result in batch.results:
-            if pieces:
-                pieces[0].absorb(result)
-                result = pieces.pop()
+            if unfinished:
+                unfinished[0].absorb(result)
+                result = unfinished.pop()
             if result.continues and not (result.errors and run[1]):
-                pieces.append(result)
+                unfinished.append(result)
                 continue
             advance()
             _record_file(summary, writer, result, run[1])

@@ -129,7 +129,8 @@ def read_bytes(source: InputFile) -> bytes:
 def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
     """The records of one file, or a :class:`RecordError` for each record that is not valid JSON/YAML.
 
-    JSON Lines are streamed (one line in memory at a time); documents are read whole."""
+    JSON Lines are streamed (one line in memory at a time); documents, and pieces of JSON Lines files (a batch
+    of ``srft convert --jobs``), are read whole."""
     name = base_name(source.name)
     if source.lines is not None:
         piece = source.lines
