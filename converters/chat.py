@@ -9,6 +9,8 @@ import orjson
 from srft_format.errors import Problem, SrftError
 from srft_format.models import ImagePart, Message, Role, TextPart, ToolCall
 
+from .source_fields import require
+
 ROLES = {r.value for r in Role}
 MAPPED_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "name", "reasoning_content"))
 
@@ -17,8 +19,7 @@ def content_of(content: Any, path: str) -> tuple[str | list[TextPart | ImagePart
     """Message content as srft content, plus the extra keys of its parts (``{part index: {key: value}}``)."""
     if content is None or isinstance(content, str):
         return content, {}
-    if not isinstance(content, list):
-        raise SrftError(Problem(f"expected a string or a list of parts, got {type(content).__name__}", path))
+    require(content, list, path, "a string or a list of parts")
     parts: list[TextPart | ImagePart] = []
     part_extra: dict[str, Any] = {}
     for i, part in enumerate(content):
@@ -26,9 +27,7 @@ def content_of(content: Any, path: str) -> tuple[str | list[TextPart | ImagePart
             parts.append(TextPart(type="text", text=part))
             part_extra[str(i)] = {"bare_string": True}
             continue
-        if not isinstance(part, dict):
-            raise SrftError(Problem(f"expected a content part object, got {type(part).__name__}",
-                                    f"{path}[{i}]"))
+        require(part, dict, f"{path}[{i}]", "a content part object")
         kind = part.get("type")
         if kind == "text" and isinstance(part.get("text"), str):
             parts.append(TextPart(type="text", text=part["text"]))
@@ -64,8 +63,7 @@ def tool_calls_of(calls: Any, path: str) -> tuple[list[ToolCall], list[dict[str,
     """litellm/OpenAI tool calls as srft tool calls, plus each call's unmapped keys (e.g. ``index``)."""
     if not calls:
         return [], []
-    if not isinstance(calls, list):
-        raise SrftError(Problem(f"expected a list, got {type(calls).__name__}", path))
+    require(calls, list, path, "a list")
     out: list[ToolCall] = []
     rest: list[dict[str, Any]] = []
     for i, call in enumerate(calls):
@@ -91,8 +89,7 @@ def chat_message(item: Any, path: str, *, role: str | None = None,
     A ``tool`` message that names no call becomes a ``user`` message (``extra.role = "tool"``), since srft
     tool messages must answer an earlier tool call.
     """
-    if not isinstance(item, dict):
-        raise SrftError(Problem(f"expected a message object, got {type(item).__name__}", path))
+    require(item, dict, path, "a message object")
     role = role or item.get("role")
     if role not in ROLES:
         raise SrftError(Problem(f"unknown role {role!r}", f"{path}.role"))

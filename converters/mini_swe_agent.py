@@ -10,15 +10,15 @@ model was sent, so they are ``recorded``; the ``exit`` message becomes the outco
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 from typing import Any
 
-from srft_format.errors import Problem, SrftError
 from srft_format.models import Action, Agent, Message, Outcome, Role, Task, Trajectory, Usage
 
 from .actions import call_action, command_action, fenced_command
 from .base import Converter, Detection, SourceRecord
 from .openai_chat import CallIds, chat_trajectory, steps_for
+from .reader import file_stem
+from .source_fields import require
 from .chat import chat_message
 
 NAME = "mini-swe-agent"
@@ -71,7 +71,7 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
     yield chat_trajectory(
         CONVERTER, record, detection, messages, recorded=True,
         steps=steps_for(messages, actions, usage),
-        task=Task(instance_id=instance if isinstance(instance, str) else _stem(record.file)),
+        task=Task(instance_id=instance if isinstance(instance, str) else file_stem(record.file, (".json", ".traj"))),
         agent=Agent(scaffold=NAME, scaffold_version=_str(info.get("mini_version")),
                     model=_str(model_cfg.get("model_name")),
                     sampling=_dict(model_cfg.get("model_kwargs")),
@@ -84,11 +84,8 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
 
 def _message(raw: Any, path: str) -> Message:
     """A message with its mini-swe-agent ``extra`` merged into srft ``extra`` (parsed actions dropped)."""
-    if not isinstance(raw, dict):
-        raise SrftError(Problem(f"expected a message object, got {type(raw).__name__}", path))
-    source_extra = raw.get("extra")
-    if source_extra is not None and not isinstance(source_extra, dict):
-        raise SrftError(Problem(f"expected an object, got {type(source_extra).__name__}", f"{path}.extra"))
+    source_extra = require(require(raw, dict, path, "a message object").get("extra"), (dict, type(None)),
+                           f"{path}.extra", "an object")
     message = chat_message(raw, path, skip=frozenset(("extra",)))
     for key, value in (source_extra or {}).items():
         if key != "actions" or not message.tool_calls:
@@ -132,13 +129,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def _stem(file: str) -> str:
-    name = PurePosixPath(file).name
-    for suffix in (".gz", ".zst", ".json", ".traj"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 CONVERTER = Converter(

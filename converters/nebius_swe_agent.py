@@ -12,13 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from srft_format.errors import Problem, SrftError
 from srft_format.models import Action, Agent, Evaluation, Message, Outcome, Role, Task, Trajectory
 
 from .actions import text_actions
 from .base import Converter, Detection, SourceRecord
 from .openai_chat import chat_trajectory, steps_for
-from .source_fields import list_or_json_list
+from .source_fields import fail, list_or_json_list, optional_text, require
 
 NAME = "nebius-swe-agent"
 ROW_KEYS = frozenset(("model_name", "target", "trajectory"))
@@ -41,16 +40,17 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
                                         if m.role is Role.assistant and isinstance(m.content, str)}
     target = data["target"]
     if target is not None and not isinstance(target, bool):
-        raise SrftError(Problem(f"expected true/false, got {target!r}", "target"))
+        raise fail("target", f"expected true/false, got {target!r}")
     patch, exit_status = data.get("generated_patch"), data.get("exit_status")
     eval_logs = data.get("eval_logs")
     yield chat_trajectory(
         CONVERTER, record, detection, messages, recorded=True,
         steps=steps_for(messages, actions),
-        task=Task(instance_id=_str(data.get("instance_id"), "instance_id")),
+        task=Task(instance_id=optional_text(data.get("instance_id"), "instance_id")),
         agent=Agent(scaffold="swe-agent", scaffold_version="0.x",
-                    model=_str(data["model_name"], "model_name")),
-        outcome=Outcome(exit_status=_str(exit_status, "exit_status"), patch=_str(patch, "generated_patch"),
+                    model=optional_text(data["model_name"], "model_name")),
+        outcome=Outcome(exit_status=optional_text(exit_status, "exit_status"),
+                        patch=optional_text(patch, "generated_patch"),
                         resolved=target, evaluation=Evaluation(
                             source="nebius/SWE-agent-trajectories 'target'",
                             extra={"eval_logs": eval_logs} if eval_logs is not None else {})),
@@ -59,24 +59,14 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
 
 
 def _message(turn: Any, path: str) -> Message:
-    if not isinstance(turn, dict):
-        raise SrftError(Problem(f"expected a turn object, got {type(turn).__name__}", path))
+    require(turn, dict, path, "a turn object")
     role = ROLES.get(turn.get("role"))  # type: ignore[arg-type]
     if role is None:
-        raise SrftError(Problem(f"unknown role {turn.get('role')!r} (expected system, user or ai)",
-                                f"{path}.role"))
+        raise fail(f"{path}.role", f"unknown role {turn.get('role')!r} (expected system, user or ai)")
     in_system_prompt = role is Role.system and turn.get("text") is None
-    text = turn.get("system_prompt") if in_system_prompt else turn.get("text")
-    if text is not None and not isinstance(text, str):
-        raise SrftError(Problem(f"expected a string, got {type(text).__name__}", f"{path}.text"))
+    text = optional_text(turn.get("system_prompt") if in_system_prompt else turn.get("text"), f"{path}.text")
     mapped = ("role", "text", "system_prompt") if in_system_prompt else ("role", "text")
     return Message(role=role, content=text, extra={k: v for k, v in turn.items() if k not in mapped})
-
-
-def _str(value: Any, field: str) -> str | None:
-    if value is None or isinstance(value, str):
-        return value
-    raise SrftError(Problem(f"expected a string, got {type(value).__name__}", field))
 
 
 CONVERTER = Converter(

@@ -28,6 +28,8 @@ from srft_format.errors import Problem, SrftError, json_error
 from srft_format.jsonl import iter_lines, open_input
 from srft_format.models import Evaluation, Trajectory
 
+from .reader import base_name
+
 EVAL_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".json.zst", ".jsonl.zst")
 EVALUATION_REFUSAL = ("this is SWE-bench evaluation output (resolved per instance), not a trajectory: "
                       "give it to --eval")
@@ -79,7 +81,7 @@ def load_outcomes(paths: Iterable[str | os.PathLike]) -> Outcomes:
 def read_eval_file(path: Path) -> Outcomes:
     """The results in one file; :class:`NotEvaluation` when it holds none."""
     name = str(path)
-    if path.name.removesuffix(".gz").removesuffix(".zst").endswith(".jsonl"):
+    if base_name(path.name).endswith(".jsonl"):
         results: Outcomes = {}
         for line, raw in iter_lines(path):
             results.update(_eval_row(_loads(raw, name, line), f"{name}:{line}", name, line))

@@ -13,7 +13,7 @@ import io
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
@@ -69,6 +69,14 @@ class RecordError:
 def base_name(name: str) -> str:
     """The file name without compression suffixes: ``a.jsonl.zst`` -> ``a.jsonl``."""
     for suffix in COMPRESSION_SUFFIXES:
+        name = name.removesuffix(suffix)
+    return name
+
+
+def file_stem(file: str, suffixes: tuple[str, ...]) -> str:
+    """The file's name without its folder, its compression suffixes, then each of ``suffixes`` in turn."""
+    name = base_name(PurePosixPath(file).name)
+    for suffix in suffixes:
         name = name.removesuffix(suffix)
     return name
 

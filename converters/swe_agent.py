@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from pathlib import PurePosixPath
 from typing import Any
 
 import orjson
@@ -26,6 +25,8 @@ from .actions import call_action, command_action
 from .base import Converter, Detection, SourceRecord, new_trajectory
 from .chat import chat_message, text_of
 from .openai_chat import CallIds
+from .reader import file_stem
+from .source_fields import require
 
 NAME = "swe-agent"
 RUN_KEYS = ("trajectory", "history", "info", "replay_config", "environment")
@@ -107,17 +108,13 @@ def _list(data: dict[str, Any], key: str, prefix: str = "") -> list[Any]:
     value = data.get(key)
     if value is None:
         return []
-    if not isinstance(value, list):
-        raise SrftError(Problem(f"expected a list, got {type(value).__name__}", f"{prefix}{key}"))
-    return value
+    return require(value, list, f"{prefix}{key}", "a list")
 
 
 def _dict(value: Any, path: str) -> dict[str, Any]:
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        raise SrftError(Problem(f"expected an object, got {type(value).__name__}", path))
-    return value
+    return require(value, dict, path, "an object")
 
 
 def _json_or_self(value: Any) -> Any:
@@ -339,7 +336,7 @@ class _RunBuilder:
         instance = problem.get("id") if isinstance(problem.get("id"), str) else None
         if instance is None and isinstance(environment, str) and environment not in ("main", "swe_main"):
             instance = environment
-        return Task(instance_id=instance or _file_stem(self.record.file),
+        return Task(instance_id=instance or file_stem(self.record.file, (".traj", ".json", ".yaml", ".yml", ".demo")),
                     repo="/".join(url.rstrip("/").split("/")[-2:]) if isinstance(url, str) else None,
                     base_commit=repo.get("base_commit") if isinstance(repo.get("base_commit"), str) else None,
                     problem_statement=problem.get("text") if isinstance(problem.get("text"), str) else None,
@@ -412,13 +409,6 @@ def _actions(message: Message, action_text: str | None) -> tuple[list[Action], b
     if action_text and action_text.strip():
         return [command_action(action_text)], True
     return [], False
-
-
-def _file_stem(file: str) -> str:
-    name = PurePosixPath(file).name
-    for suffix in (".gz", ".zst", ".traj", ".json", ".yaml", ".yml", ".demo"):
-        name = name.removesuffix(suffix)
-    return name
 
 
 CONVERTER = Converter(
