@@ -1,6 +1,6 @@
-"""The srft data model, format version 1.0.
+"""The srft data model, format version 1.1.
 
-These pydantic models *are* the standard: ``spec/v1.0/*.schema.json`` is generated from them
+These pydantic models *are* the standard: ``spec/v1.1/*.schema.json`` is generated from them
 (``python -m srft_format.schema --write``) and a test fails when the two drift apart.
 
 One :class:`Trajectory` is one attempt of one agent on one task. Its ``messages`` are the chat exactly as
@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-FORMAT_VERSION = "1.0"
+FORMAT_VERSION = "1.1"
 """The format version this library writes (``MAJOR.MINOR``)."""
 
 FORMAT_MAJOR, FORMAT_MINOR = (int(p) for p in FORMAT_VERSION.split("."))
@@ -129,6 +129,15 @@ class TokenRecord(Model):
     tokenizer: str | None = Field(default=None, description="The tokenizer these ids belong to.")
 
 
+class InputItem(Model):
+    """One item of a step's recorded input (1.1): a run ``messages[start:stop]`` of the trajectory, or one inline
+    ``message`` the trajectory does not hold as such (an elided observation, a summary). Exactly one of the two."""
+
+    start: int | None = Field(default=None, ge=0)
+    stop: int | None = Field(default=None, ge=0, description="Exclusive; at most the step's output.")
+    message: Message | None = None
+
+
 class Step(Model):
     """One LLM call of the policy: the assistant message it produced and what came back."""
 
@@ -145,6 +154,10 @@ class Step(Model):
     duration_s: float | None = Field(default=None, ge=0, description="Wall time of the LLM call and its actions.")
     usage: Usage | None = None
     tokens: TokenRecord | None = None
+    input: list[InputItem] | None = Field(
+        default=None,
+        description="1.1: the exact input of this call, when it differs from messages[:output]; null when equal.",
+    )
     extra: JsonObject = _extra()
 
 
@@ -165,6 +178,16 @@ class AnnotatorKind(str, Enum):
     outcome = "outcome"
 
 
+class Evidence(str, Enum):
+    """What an annotator may see besides the step itself (1.1)."""
+
+    prefix = "prefix"
+    future = "future"
+    outcome = "outcome"
+    tests = "tests"
+    gold_patch = "gold_patch"
+
+
 class Annotator(Model):
     """Who labels steps. Declared once; every verdict names it by ``id``."""
 
@@ -174,6 +197,10 @@ class Annotator(Model):
     prompt: str | None = Field(default=None, description="Prompt template name, for llm annotators.")
     prompt_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
     parameters: JsonObject = Field(default_factory=dict, description="Sampling settings, rule set, thresholds...")
+    evidence: list[Evidence] = Field(
+        default_factory=list,
+        description="1.1: what the annotator saw to judge a step; empty when not declared.",
+    )
     description: str | None = None
     extra: JsonObject = _extra()
 
@@ -204,6 +231,10 @@ class Task(Model):
     repo: str | None = Field(default=None, description="'owner/name'.")
     base_commit: str | None = None
     problem_statement: str | None = None
+    gold_patch: str | None = Field(default=None, description="1.1: the reference fix (SWE-bench 'patch').")
+    test_patch: str | None = Field(default=None, description="1.1: the patch adding the evaluation tests.")
+    fail_to_pass: list[str] | None = Field(default=None, description="1.1: test ids the fix must make pass.")
+    pass_to_pass: list[str] | None = Field(default=None, description="1.1: test ids that must keep passing.")
     extra: JsonObject = _extra()
 
 
@@ -245,6 +276,10 @@ class Provenance(Model):
         default="recorded",
         description="'recorded': the source logged the model input; 'reconstructed': rebuilt from events.",
     )
+    api_calls: int | None = Field(
+        default=None, ge=0,
+        description="1.1: LLM calls the source counted; more than the steps means some calls left no output.",
+    )
 
 
 class Trajectory(Model):
@@ -260,6 +295,7 @@ class Trajectory(Model):
     annotators: list[Annotator] = Field(default_factory=list, description="Annotators of the inline verdicts.")
     verdicts: list[Verdict] = Field(default_factory=list, description="Inline verdicts (sidecars hold more).")
     provenance: Provenance | None = None
+    usage: Usage | None = Field(default=None, description="1.1: the whole run's totals, as the source counted them.")
     extra: JsonObject = _extra()
 
 

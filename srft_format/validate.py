@@ -14,8 +14,10 @@ from .models import Trajectory
 
 MessageRefs = tuple[str, Sequence[str], "str | None"]
 """A message's role, the ids of its tool calls, and the tool call it answers."""
-StepRefs = tuple[int, int, Sequence[int]]
-"""A step's index, output message and observation messages."""
+InputRefs = tuple["int | None", "int | None", bool]
+"""One item of a step's recorded input: its range start and stop, and whether it holds an inline message."""
+StepRefs = tuple[int, int, Sequence[int], "Sequence[InputRefs] | None"]
+"""A step's index, output message, observation messages and recorded input (None: the prefix)."""
 VerdictRefs = tuple[int, str]
 """A verdict's step and annotator."""
 
@@ -24,7 +26,9 @@ def check_trajectory(traj: Trajectory, annotators: Collection[str] | None = None
     """Every cross-reference problem in ``traj``; ``annotators`` (ids) adds a dataset's registry to its own."""
     return reference_problems(
         [(m.role.value, [c.id for c in m.tool_calls], m.tool_call_id) for m in traj.messages],
-        [(s.index, s.output, s.observations) for s in traj.steps],
+        [(s.index, s.output, s.observations,
+          None if s.input is None else [(i.start, i.stop, i.message is not None) for i in s.input])
+         for s in traj.steps],
         [a.id for a in traj.annotators],
         [(v.step, v.annotator) for v in traj.verdicts],
         annotators,
@@ -36,7 +40,10 @@ def check_trajectory_object(obj: dict[str, Any], annotators: Collection[str] | N
     return reference_problems(
         [(m["role"], [c["id"] for c in calls] if (calls := m.get("tool_calls")) else (), m.get("tool_call_id"))
          for m in obj.get("messages", ())],
-        [(s["index"], s["output"], s.get("observations", ())) for s in obj.get("steps", ())],
+        [(s["index"], s["output"], s.get("observations", ()),
+          None if (items := s.get("input")) is None else
+          [(i.get("start"), i.get("stop"), i.get("message") is not None) for i in items])
+         for s in obj.get("steps", ())],
         [a["id"] for a in obj.get("annotators", ())],
         [(v["step"], v["annotator"]) for v in obj.get("verdicts", ())],
         annotators,
@@ -81,7 +88,7 @@ def _check_steps(steps: Sequence[StepRefs], roles: Sequence[str]) -> list[Proble
     problems = []
     n_messages = len(roles)
     outputs: dict[int, int] = {}
-    for s, (index, output, observations) in enumerate(steps):
+    for s, (index, output, observations, inputs) in enumerate(steps):
         if index != s:
             problems.append(Problem(f"step index {index} does not match its position {s}", f"steps[{s}].index"))
         if output >= n_messages:
@@ -102,6 +109,23 @@ def _check_steps(steps: Sequence[StepRefs], roles: Sequence[str]) -> list[Proble
             elif obs <= output < n_messages:
                 problems.append(Problem(f"observation {obs} does not come after the step's output {output}",
                                         f"steps[{s}].observations[{k}]"))
+        problems += _check_input(inputs or (), output, f"steps[{s}].input")
+    return problems
+
+
+def _check_input(items: Sequence[InputRefs], output: int, path: str) -> list[Problem]:
+    """Each item of a recorded input is a range of messages before the step's output, or one inline message."""
+    problems = []
+    for k, (start, stop, inline) in enumerate(items):
+        where = f"{path}[{k}]"
+        if inline:
+            if start is not None or stop is not None:
+                problems.append(Problem("an item is either a message range or an inline message, not both", where))
+        elif start is None or stop is None:
+            problems.append(Problem("an item needs both start and stop, or a message", where))
+        elif not start < stop <= output:
+            problems.append(Problem(f"range [{start}, {stop}) must be non-empty and end at or before the step's "
+                                    f"output {output}", where))
     return problems
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import REPO
 from factories import make_trajectory
 from srft_format.dataset import DatasetWriter
-from srft_format.models import Annotator, Verdict
+from srft_format.models import Annotator, Step, Verdict
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def dataset(tmp_path):
 
 def test_validate_a_dataset_and_files(dataset, tmp_path, srft):
     run = srft("validate", dataset)
-    assert run.code == 0 and "valid (srft 1.0): 4 record(s) in 3 file(s)" in run.stderr  # manifest + 2 + 1
+    assert run.code == 0 and "valid (srft 1.1): 4 record(s) in 3 file(s)" in run.stderr  # manifest + 2 + 1
     good = tmp_path / "good.jsonl"
     good.write_text(make_trajectory("x").model_dump_json() + "\n")
     assert srft("validate", good, "--schema-only").code == 0
@@ -51,7 +51,7 @@ def test_validate_reports_every_problem_located_and_exits_1(tmp_path, srft):
 
 def test_schema_prints_the_shipped_schema(srft):
     run = srft("schema", "verdict")
-    assert run.code == 0 and json.loads(run.stdout)["$id"].endswith("/v1.0/verdict.schema.json")
+    assert run.code == 0 and json.loads(run.stdout)["$id"].endswith("/v1.1/verdict.schema.json")
     assert srft("schema", "--version", "9.0").code == 2
 
 
@@ -99,7 +99,8 @@ def test_every_command_has_help_with_examples(srft):
 def test_spec_worked_examples_are_valid(tmp_path, srft):
     """The JSON examples in spec/README.md are real records."""
     blocks = re.findall(r"```json\n(.*?)```", (REPO / "spec" / "README.md").read_text(), re.S)
-    trajectory, verdict = (json.loads(b) for b in blocks)
+    step, trajectory, verdict = (json.loads(b) for b in blocks)
+    Step.model_validate(step)  # the recorded-input example
     (tmp_path / "t.jsonl").write_text(json.dumps(trajectory) + "\n")
     (tmp_path / "v.jsonl").write_text(json.dumps(verdict) + "\n")
     assert srft("validate", tmp_path / "t.jsonl").code == 0
