@@ -4,14 +4,18 @@ Readable evaluation files (detected from their content, not their names):
 
 * per-instance ``report.json`` of the SWE-bench harness (``logs/run_evaluation/<run>/<model>/<id>/``):
   ``{instance_id: {resolved, tests_status: {FAIL_TO_PASS: {success, failure}, PASS_TO_PASS: ...}}}``;
+* per-instance reports as SWE-smith's harness (``swesmith/harness/eval.py``) writes them: *bare*
+  ``{resolved, tests_status, ...}`` at ``<run>/<instance_id>/report.json`` (the directory names the instance),
+  and ``{"timed_out": true, "timeout": N}`` for an instance that timed out (not resolved);
 * run summaries ``<model>.<run_id>.json`` (harness) and OpenHands ``report.json``: ``resolved_ids``,
-  ``unresolved_ids``, ``empty_patch_ids``, ``error_ids`` (the last two count as not resolved);
+  ``unresolved_ids``, ``empty_patch_ids``, ``error_ids`` (the last two count as not resolved); SWE-smith's
+  ``report.json``: ``ids_resolved`` / ``ids_unresolved``;
 * OpenHands ``output.swebench_eval.jsonl`` (``test_result.report.resolved``) and ``output.jsonl`` rows that
   ``update_output_with_eval.py`` gave a top-level ``report``.
 
 A directory is searched recursively for ``*.json`` / ``*.jsonl`` (also ``.gz`` / ``.zst``); files there
-that are no evaluation output are skipped, while a file named directly must be one. An instance that no
-evaluation mentions keeps ``resolved = null``.
+that are no evaluation output are skipped and listed (``Outcomes.skipped``, said in the run's summary), while a
+file named directly must be one. An instance that no evaluation mentions keeps ``resolved = null``.
 """
 
 from __future__ import annotations
@@ -34,8 +38,12 @@ EVAL_SUFFIXES = (".json", ".jsonl", ".json.gz", ".jsonl.gz", ".json.zst", ".json
 EVALUATION_REFUSAL = ("this is SWE-bench evaluation output (resolved per instance), not a trajectory: "
                       "give it to --eval")
 TRAJECTORY_KEYS = frozenset({"history", "messages", "trajectory"})
-SUMMARY_LISTS = {"resolved_ids": True, "unresolved_ids": False, "empty_patch_ids": False, "error_ids": False}
-"""Run-summary id lists and the ``resolved`` they imply (the harness counts empty/errored as unresolved)."""
+SUMMARY_LISTS = {"resolved_ids": True, "unresolved_ids": False, "empty_patch_ids": False, "error_ids": False,
+                 "ids_resolved": True, "ids_unresolved": False}
+"""Run-summary id lists and the ``resolved`` they imply (the harness counts empty/errored as unresolved);
+``ids_*``: SWE-smith's names."""
+BARE_REPORT_KEYS = frozenset({"tests_status", "patch_is_None", "patch_exists", "patch_successfully_applied"})
+"""Keys of a per-instance report besides ``resolved``: a bare one (SWE-smith) has some of them at the top."""
 
 
 @dataclass(frozen=True)
@@ -51,8 +59,14 @@ class EvalResult:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-Outcomes = dict[str, EvalResult]
-"""Instance id -> its evaluation; a later file overrides an earlier one for the same instance."""
+class Outcomes(dict[str, EvalResult]):
+    """Instance id -> its evaluation; a later file overrides an earlier one for the same instance.
+
+    ``skipped``: the files of a searched directory that hold no evaluation, with why."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.skipped: list[tuple[str, str]] = []
 
 
 class NotEvaluation(Exception):
@@ -61,15 +75,19 @@ class NotEvaluation(Exception):
 
 def load_outcomes(paths: Iterable[str | os.PathLike]) -> Outcomes:
     """Every instance result in the evaluation files or directories ``paths``, in order."""
-    outcomes: Outcomes = {}
+    outcomes = Outcomes()
     for path in paths:
         path = Path(path)
         if path.is_dir():
-            for file in sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(EVAL_SUFFIXES)):
+            found = sorted((p for p in path.rglob("*") if p.is_file() and p.name.endswith(EVAL_SUFFIXES)),
+                           key=lambda p: (len(p.parts), p))  # a run's summary before its per-instance reports
+            if not found:
+                raise SrftError(Problem("no evaluation files (.json, .jsonl) in this directory", file=str(path)))
+            for file in found:
                 try:
                     outcomes.update(read_eval_file(file))
-                except NotEvaluation:
-                    continue
+                except NotEvaluation as exc:
+                    outcomes.skipped.append((str(file), f"not evaluation output: {exc}"))
         else:
             try:
                 outcomes.update(read_eval_file(path))
@@ -82,7 +100,7 @@ def read_eval_file(path: Path) -> Outcomes:
     """The results in one file; :class:`NotEvaluation` when it holds none."""
     name = str(path)
     if base_name(path.name).endswith(".jsonl"):
-        results: Outcomes = {}
+        results = Outcomes()
         for line, raw in iter_lines(path):
             results.update(_eval_row(_loads(raw, name, line), f"{name}:{line}", name, line))
         if not results:
@@ -90,7 +108,7 @@ def read_eval_file(path: Path) -> Outcomes:
         return results
     with open_input(path) as stream:
         raw = stream.read()
-    return _document(_loads(raw, name, None), name)
+    return _document(_loads(raw, name, None), name, path.resolve().parent.name)
 
 
 def _loads(raw: bytes, file: str, line: int | None) -> Any:
@@ -100,19 +118,36 @@ def _loads(raw: bytes, file: str, line: int | None) -> Any:
         raise SrftError(Problem(json_error(raw), file=file, line=line)) from None
 
 
-def _document(data: Any, source: str) -> Outcomes:
+def _document(data: Any, source: str, folder: str = "") -> Outcomes:
+    """The results of one JSON document; ``folder`` (the name of the file's directory) names the instance of a
+    bare report."""
     if isinstance(data, dict) and any(key in data for key in SUMMARY_LISTS):
         return _summary(data, source)
+    if is_timed_out(data):
+        return Outcomes({folder: EvalResult(resolved=False, source=f"{source} (timed out)", extra=dict(data))})
+    if is_bare_report(data):
+        return Outcomes({folder: _instance_report(data, source)})
     if isinstance(data, dict) and data and all(_is_instance_report(v) for v in data.values()):
-        return {iid: _instance_report(report, source) for iid, report in data.items()}
+        return Outcomes({iid: _instance_report(report, source) for iid, report in data.items()})
     if isinstance(data, list) and data and all(isinstance(r, dict) for r in data):
-        results: Outcomes = {}
+        results = Outcomes()
         for i, row in enumerate(data):
             results.update(_eval_row(row, f"{source}[{i}]", source, None))
         if results:
             return results
-    raise NotEvaluation("expected a report.json ({instance_id: {resolved, tests_status}}), a run summary "
-                        "(resolved_ids / unresolved_ids) or OpenHands eval rows (instance_id + report)")
+    raise NotEvaluation("expected a report.json ({instance_id: {resolved, tests_status}}, or bare "
+                        "{resolved, tests_status} in <instance_id>/report.json), a run summary (resolved_ids / "
+                        "ids_resolved ...) or OpenHands eval rows (instance_id + report)")
+
+
+def is_bare_report(data: Any) -> bool:
+    """SWE-smith's per-instance report: ``{resolved, tests_status, patch_...}`` without the instance id."""
+    return _is_instance_report(data) and not BARE_REPORT_KEYS.isdisjoint(data) and "instance_id" not in data
+
+
+def is_timed_out(data: Any) -> bool:
+    """SWE-smith's report of an instance whose evaluation timed out: ``{"timed_out": true, "timeout": N}``."""
+    return isinstance(data, dict) and data.get("timed_out") is True and set(data) <= {"timed_out", "timeout"}
 
 
 def evaluation_refusal(data: Any) -> str | None:
@@ -129,7 +164,7 @@ def evaluation_refusal(data: Any) -> str | None:
 
 
 def _summary(data: Mapping[str, Any], source: str) -> Outcomes:
-    results: Outcomes = {}
+    results = Outcomes()
     for key, resolved in SUMMARY_LISTS.items():
         ids = data.get(key) or []
         if not isinstance(ids, list):
@@ -164,16 +199,17 @@ def _tests(group: Mapping[str, Any]) -> list[str]:
 def _eval_row(row: Any, where: str, file: str, line: int | None) -> Outcomes:
     """An OpenHands eval row: ``test_result.report`` (eval_infer) or a top-level ``report``."""
     if not isinstance(row, dict) or "instance_id" not in row:
-        return {}
+        return Outcomes()
     test_result = row.get("test_result") if isinstance(row.get("test_result"), dict) else {}
     report = row.get("report") if isinstance(row.get("report"), dict) else test_result.get("report")
     if not isinstance(report, dict) or "resolved" not in report:
-        return {}
+        return Outcomes()
     if not isinstance(report["resolved"], (bool, int)):
         raise SrftError(Problem(f"expected true/false, got {report['resolved']!r}", "report.resolved",
                                 file, line))
     extra = {k: v for k, v in report.items() if k != "resolved"}
-    return {str(row["instance_id"]): EvalResult(resolved=bool(report["resolved"]), source=where, extra=extra)}
+    return Outcomes({str(row["instance_id"]): EvalResult(resolved=bool(report["resolved"]), source=where,
+                                                         extra=extra)})
 
 
 def apply_outcomes(traj: Trajectory, outcomes: Mapping[str, EvalResult]) -> Trajectory:

@@ -44,7 +44,7 @@ from srft_format.validate import check_trajectory
 from . import predictions, run_files
 from .base import Converter, Detection, SourceRecord
 from .outcomes import Outcomes, apply_outcomes, load_outcomes
-from .reader import (InputFile, RecordError, expand_inputs, is_list_of_objects, is_splittable, iter_records,
+from .reader import (InputFile, RecordError, expand_inputs, input_size, is_list_of_objects, is_splittable, iter_records,
                      split_json_lines, split_list)
 from .registry import CONVERTERS, converters, get_converter
 
@@ -371,7 +371,7 @@ def _batches(files: list[InputFile], jobs: int) -> list[list[InputFile]]:
     """Consecutive files grouped into batches of at most :data:`BATCH_BYTES` of input, and at least
     :data:`BATCHES_PER_JOB` batches per process so that they finish together; a JSON Lines file bigger than a
     batch is split into batch-sized pieces of whole lines."""
-    sizes = [len(f.data) if f.data is not None else os.path.getsize(f.path) for f in files]
+    sizes = [input_size(f) for f in files]
     target = max(1, min(BATCH_BYTES, sum(sizes) // (BATCHES_PER_JOB * jobs)))
     batches: list[list[InputFile]] = []
     filled = target

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import glob
 import io
+import os
+import re
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -29,6 +31,8 @@ SOURCE_SUFFIXES = (".traj", ".json", ".jsonl", ".yaml", ".yml", ".pred")
 """Files a directory search picks up (also with ``.gz`` / ``.zst`` after them)."""
 COMPRESSION_SUFFIXES = (".gz", ".zst")
 GLOB_CHARS = set("*?[")
+COMPLETION_LOG = re.compile(r"^.+-(?P<time>\d+\.\d+)\.json$")
+"""An OpenHands completion log, ``<provider>__<model>-<unix time>.json``: a folder of only these is one record."""
 STDIN = "-"
 UTF8_BOM = b"\xef\xbb\xbf"
 
@@ -57,6 +61,9 @@ class InputFile:
     """The bytes already read (stdin), else None."""
     lines: LineRange | None = None
     """The piece of a JSON Lines file to read (see :func:`split_json_lines`), else None for all of it."""
+    members: tuple[str, ...] = ()
+    """A folder of OpenHands completion logs (``path`` is the folder): its files in call order, read as one
+    record (a list of their objects)."""
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,11 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
     files: list[InputFile] = []
     seen: set[str] = set()
 
-    def add(path: Path, name: str) -> None:
+    def add(path: Path, name: str, members: tuple[str, ...] = ()) -> None:
         key = str(path.resolve())
         if key not in seen:
             seen.add(key)
-            files.append(InputFile(str(path), name))
+            files.append(InputFile(str(path), name, members=members))
 
     for spec in inputs:
         if spec == STDIN:
@@ -107,8 +114,13 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
             if not found:
                 raise SrftError(Problem(f"no source files ({', '.join(SOURCE_SUFFIXES)}) in this directory",
                                         file=spec))
+            logs = _completion_folders(found)
             for p in found:
-                add(p, p.relative_to(path).as_posix())
+                if p.parent in logs:
+                    name = p.parent.relative_to(path).as_posix()
+                    add(p.parent, path.name if name == "." else name, logs[p.parent])
+                else:
+                    add(p, p.relative_to(path).as_posix())
         elif path.is_file():
             add(path, path.name)
         elif GLOB_CHARS & set(spec):
@@ -121,6 +133,27 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
         else:
             raise SrftError(Problem("no such file or directory", file=spec))
     return files
+
+
+def _completion_folders(found: list[Path]) -> dict[Path, tuple[str, ...]]:
+    """The folders whose source files are all OpenHands completion logs, with their files in time order."""
+    by_folder: dict[Path, list[Path]] = {}
+    for p in found:
+        by_folder.setdefault(p.parent, []).append(p)
+    return {folder: tuple(str(p) for p in sorted(members, key=_call_time))
+            for folder, members in by_folder.items() if all(COMPLETION_LOG.match(p.name) for p in members)}
+
+
+def _call_time(path: Path) -> tuple[float, str]:
+    match = COMPLETION_LOG.match(path.name)
+    return (float(match["time"]) if match else 0.0, path.name)
+
+
+def input_size(source: InputFile) -> int:
+    """The bytes of a source as stored (a completion-log folder: its files together)."""
+    if source.data is not None:
+        return len(source.data)
+    return sum(map(os.path.getsize, source.members)) if source.members else os.path.getsize(source.path)
 
 
 def read_bytes(source: InputFile) -> bytes:
@@ -140,6 +173,9 @@ def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
     JSON Lines are streamed (one line in memory at a time); documents, and pieces of JSON Lines files (a batch
     of ``srft convert --jobs``), are read whole."""
     name = base_name(source.name)
+    if source.members:
+        yield _folder_record(source)
+        return
     if source.lines is not None:
         piece = source.lines
         yield from _line_records(source.name, numbered_lines(io.BytesIO(_read_range(source, piece)),
@@ -154,6 +190,21 @@ def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
         yield _yaml_record(source.name, raw)
     else:
         yield from _document_records(source.name, raw)
+
+
+def _folder_record(source: InputFile) -> SourceRecord | RecordError:
+    """A folder of completion logs as one record: the list of the files' objects, its bytes theirs joined."""
+    raws: list[bytes] = []
+    data: list[Any] = []
+    for member in source.members:
+        where = f"{source.name}/{Path(member).name}"
+        raw = read_bytes(InputFile(member, where)).removeprefix(UTF8_BOM)
+        try:
+            data.append(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            return RecordError(Problem(json_error(raw), file=where))
+        raws.append(raw)
+    return SourceRecord(raw=b"\n".join(raws), data=data, file=source.name, offset=0)
 
 
 def _yaml_record(name: str, raw: bytes) -> SourceRecord | RecordError:

@@ -18,6 +18,7 @@ CONVERTERS: tuple[str, ...] = (
     "swe_gym",
     "nebius_openhands",
     "adp_sft",
+    "openhands_completions",
 )
 """Modules of ``srft_format.converters``, each with a ``CONVERTER``; detection tries them in this order."""
 

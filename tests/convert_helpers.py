@@ -11,10 +11,10 @@ from srft_format.models import Trajectory
 from srft_format.validate import check_trajectory
 
 
-def converted(path: Path) -> list[tuple[SourceRecord, Converter, list[Trajectory]]]:
+def converted(path: Path | InputFile) -> list[tuple[SourceRecord, Converter, list[Trajectory]]]:
     """Every record of ``path`` with its (auto-detected) converter and trajectories; decoding errors raise."""
     out = []
-    for item in iter_records(InputFile(str(path), path.name)):
+    for item in iter_records(path if isinstance(path, InputFile) else InputFile(str(path), path.name)):
         assert not isinstance(item, RecordError), item.problem
         for record, converter, detection in records_with_converters(item, None):
             out.append((record, converter, convert_record(record, converter, detection)))

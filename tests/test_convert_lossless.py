@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 import pytest
 
+from srft_format.converters import run_files
 from srft_format.converters.base import SourceRecord
-from srft_format.converters.predictions import is_predictions
-from srft_format.converters.reader import InputFile, iter_records
+from srft_format.converters.reader import InputFile, expand_inputs, iter_records
 
 from conftest import REPO
 from convert_helpers import converted
@@ -57,13 +57,10 @@ def is_derived(path: str, derived: tuple[str, ...]) -> bool:
     return any(path == d or path.startswith((d + ".", d + "[")) for d in derived)
 
 
-def source_files(corpus: Path) -> list[Path]:
-    files = sorted(p for p in corpus.rglob("*") if p.is_file() and not p.name.endswith(".md")) \
-        if corpus.is_dir() else []
+def source_files(corpus: Path) -> list[InputFile]:
+    """The inputs as ``srft convert`` reads them (a folder of OpenHands completion logs is one input)."""
     folders = [*(REPO / "tests" / "fixtures" / name for name in FIXTURE_DIRS), REPO / "examples" / "sources"]
-    for folder in folders:
-        files += sorted(p for p in folder.rglob("*") if p.is_file())
-    return files
+    return expand_inputs([str(f) for f in [corpus, *folders] if f.is_dir()])
 
 
 FILES = source_files(Path(os.environ.get("SRFT_CORPUS", REPO.parent / "shared" / "corpus")))
@@ -71,30 +68,31 @@ FILES = source_files(Path(os.environ.get("SRFT_CORPUS", REPO.parent / "shared" /
 
 def test_the_corpus_and_fixtures_are_all_covered(corpus: Path) -> None:
     assert FILES == source_files(corpus)
-    names = [p.name for p in FILES]
+    every_file = {str(p) for p in corpus.rglob("*") if p.is_file() and not p.name.endswith(".md")}
+    assert every_file <= {name for f in FILES for name in (f.members or (f.path,))}
+    names = [f.name for f in FILES]
     assert sum(n.endswith(".traj") for n in names) >= 8 and any(n.endswith(".yaml") for n in names)
-    assert any("nebius" in str(p) for p in FILES)
+    assert any("nebius" in f.path for f in FILES) and any(f.members for f in FILES)
 
 
-@pytest.mark.parametrize("path", FILES, ids=[p.name[-60:] for p in FILES])
-def test_every_source_string_is_kept(path: Path) -> None:
+@pytest.mark.parametrize("source", FILES, ids=[f.name[-60:] for f in FILES])
+def test_every_source_string_is_kept(source: InputFile) -> None:
     checked = 0
-    for record, converter, trajectories in converted_or_refused(path):
+    for record, converter, trajectories in converted_or_refused(source):
         kept = [value for traj in trajectories for _, value in leaves(traj.model_dump(mode="json"))]
         kept_set, blob = set(kept), "\x00".join(kept)
         missing = [(p, v[:80]) for p, v in leaves(record.data)
                    if not is_derived(p, converter.derived_fields) and v not in kept_set and v not in blob]
-        assert missing == [], f"{path.name}: {converter.name} drops {missing[:5]}"
+        assert missing == [], f"{source.name}: {converter.name} drops {missing[:5]}"
         checked += 1
-    assert checked or is_predictions_file(path)
+    assert checked or is_run_file(source)
 
 
-def converted_or_refused(path: Path) -> list:
-    if is_predictions_file(path):
-        return []
-    return converted(path)
+def converted_or_refused(source: InputFile) -> list:
+    """The file converted, or nothing for a file of a run that holds no trajectory (predictions, evaluation
+    output), which ``srft convert`` refuses with a reason."""
+    return [] if is_run_file(source) else converted(source)
 
 
-def is_predictions_file(path: Path) -> bool:
-    return any(isinstance(r, SourceRecord) and is_predictions(r.data)
-               for r in iter_records(InputFile(str(path), path.name)))
+def is_run_file(source: InputFile) -> bool:
+    return any(isinstance(r, SourceRecord) and run_files.explain(r.data) is not None for r in iter_records(source))

@@ -40,14 +40,18 @@ def test_whole_corpus_converts_and_validates(corpus_dataset: Path, corpus: Path)
     manifest = Dataset.open(corpus_dataset).manifest
     formats = {s.format for s in manifest.sources}
     assert {"swe-agent", "swe-smith", "mini-swe-agent"} <= formats
-    # every trajectory file of the corpus gave at least one trajectory; predictions files none
+    # every trajectory file of the corpus gave at least one trajectory (a folder of OpenHands completion logs
+    # one); predictions files and evaluation outputs none
     sources = {t.provenance.source_file for t in Dataset.open(corpus_dataset).trajectories()}
     suffixes = (".traj", ".json", ".jsonl", ".yaml")
     files = {p.relative_to(corpus).as_posix() for p in corpus.rglob("*") if p.suffix in suffixes}
-    unconverted = sorted(files - sources)
-    assert len(unconverted) == 2
+    logs = {f for f in files if "/v0.15-llm_completions/astropy__astropy-13033/" in f}
+    assert len(logs) == 11 and "openhands/v0.15-llm_completions/astropy__astropy-13033" in sources
+    unconverted = sorted(files - logs - sources)
+    assert len(unconverted) == 5
     assert unconverted[0].startswith("openhands/") and unconverted[0].endswith("example_model_output.json")
     assert unconverted[1].startswith("swe-agent/") and unconverted[1].endswith("all_preds.jsonl")
+    assert all(name.startswith("swe-smith/run_evaluation/") for name in unconverted[2:])
 
 
 def test_the_summary_says_what_was_chosen_and_why(corpus: Path, tmp_path: Path, srft) -> None:
@@ -57,7 +61,7 @@ def test_the_summary_says_what_was_chosen_and_why(corpus: Path, tmp_path: Path, 
     assert "swe-agent demonstration: 2 file(s)" in run.stderr
     assert "all_preds.jsonl: skipped (this is a predictions file" in run.stderr
     assert "use it with --eval" in run.stderr
-    assert "9 file(s), 8 trajectories, 59 steps added" in run.stderr
+    assert "10 file(s), 9 trajectories, 76 steps added" in run.stderr
 
 
 def test_a_predictions_file_alone_is_explained(corpus: Path, tmp_path: Path, srft) -> None:
@@ -130,7 +134,7 @@ def test_jobs_keep_the_input_order_and_ids_are_stable(corpus: Path, tmp_path: Pa
     convert_paths(inputs, tmp_path / "one")
     convert_paths(inputs, tmp_path / "two", jobs=2)
     assert ids(tmp_path / "one") == ids(tmp_path / "two")
-    assert len(ids(tmp_path / "one")) == 17
+    assert len(ids(tmp_path / "one")) == 18
 
 
 def test_workers_write_parts_in_input_order_and_dedup_across_them(corpus: Path, tmp_path: Path,
