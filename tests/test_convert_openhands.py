@@ -314,8 +314,8 @@ def test_convert_paths_end_to_end_with_eval(corpus: Path, tmp_path: Path) -> Non
     source = trajectories["ponylang__ponyc-4588"].outcome.evaluation.source
     assert source.endswith("output.swebench_eval.jsonl:3")
     formats = {t.provenance.source_format for t in converted}
-    assert formats == {"openhands", "swe-gym", "adp-sft"}
-    assert summary.trajectories == 25
+    assert formats == {"openhands", "swe-gym", "adp-sft", "openhands-completions"}
+    assert summary.trajectories == 26
 
 
 def record_of(data: object, name: str = "output.jsonl") -> SourceRecord:
