@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "masks": "srft_format.cli.masks:masks",
     "copy": "srft_format.cli.format_commands:copy",
     "convert": "srft_format.cli.convert:convert",
+    "outcomes": "srft_format.cli.outcomes:outcomes",
     "merge": "srft_format.cli.share:merge",
     "filter": "srft_format.cli.share:filter_",
     "split": "srft_format.cli.share:split",

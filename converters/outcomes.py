@@ -223,13 +223,81 @@ def apply_outcomes(traj: Trajectory, outcomes: Mapping[str, EvalResult]) -> Traj
     if result is None:
         return traj
     extra = dict(result.extra)
-    if traj.outcome.resolved is not None and traj.outcome.resolved != result.resolved:
-        extra["source_resolved"] = traj.outcome.resolved
-    if traj.outcome.evaluation is not None:
-        extra["source_evaluation"] = traj.outcome.evaluation.model_dump(exclude_defaults=True)
+    previous = traj.outcome.evaluation
+    if previous is not None and previous.source == result.source:  # joined before: what the source said stays
+        extra.update((k, v) for k, v in previous.extra.items() if k in ("source_resolved", "source_evaluation"))
+    else:
+        if traj.outcome.resolved is not None and traj.outcome.resolved != result.resolved:
+            extra["source_resolved"] = traj.outcome.resolved
+        if previous is not None:
+            extra["source_evaluation"] = previous.model_dump(exclude_defaults=True)
     traj.outcome.resolved = result.resolved
     traj.outcome.evaluation = Evaluation(source=result.source, fail_to_pass=result.fail_to_pass,
                                          pass_to_pass=result.pass_to_pass, tests_failed=result.tests_failed,
                                          extra=extra)
     return traj
 
+
+
+@dataclass
+class Joined:
+    """What joining evaluations into a dataset did (``srft outcomes``)."""
+
+    matched: int = 0
+    """Trajectories an evaluation mentions."""
+    changed: int = 0
+    """Of those, the ones whose outcome changed (a second join of the same files changes none)."""
+    set_from_unknown: int = 0
+    """Of those, the ones whose ``resolved`` was null before."""
+    unmatched: list[str] = field(default_factory=list)
+    """Evaluated instances no trajectory of the dataset belongs to."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """Files of a searched directory that hold no evaluation, with why."""
+
+    def lines(self) -> list[str]:
+        out = [f"skipped {name}: {reason}" for name, reason in self.skipped]
+        if self.unmatched:
+            shown = ", ".join(self.unmatched[:5]) + (", ..." if len(self.unmatched) > 5 else "")
+            out.append(f"{len(self.unmatched)} evaluated instance(s) match no trajectory: {shown}")
+        out.append(f"{self.matched} trajectories evaluated: {self.changed} changed ({self.set_from_unknown} "
+                   f"resolved set where it was unknown), {self.matched - self.changed} already so")
+        return out
+
+
+def join_into_dataset(path: str | os.PathLike, eval_paths: Iterable[str | os.PathLike]) -> Joined:
+    """Set ``resolved`` and ``evaluation`` of the dataset's trajectories from evaluation output, in place.
+
+    Atomic (the dataset is rewritten beside itself and swapped in) and idempotent (nothing is written when no
+    outcome changes)."""
+    from srft_format.dataset import Dataset, DatasetWriter, to_verdict
+
+    outcomes = load_outcomes(eval_paths)
+    joined = Joined(skipped=list(outcomes.skipped))
+    source = Dataset.open(path)
+    seen: set[str] = set()
+    for traj in source.trajectories():
+        instance = traj.task.instance_id or ""
+        if instance in outcomes:
+            seen.add(instance)
+            before = traj.outcome.model_dump()
+            apply_outcomes(traj, outcomes)
+            joined.matched += 1
+            if traj.outcome.model_dump() != before:
+                joined.changed += 1
+                joined.set_from_unknown += before["resolved"] is None
+    joined.unmatched = sorted(set(outcomes) - seen)
+    if not joined.changed:
+        return joined
+    m = source.manifest
+    with DatasetWriter(path, name=m.name, mode="overwrite", storage=source.storage, description=m.description,
+                       license=m.license) as out:
+        out.manifest.version, out.manifest.created_at = m.version, m.created_at
+        out.manifest.sources = [s.model_copy() for s in m.sources]
+        out.manifest.extra = dict(m.extra)
+        for annotator in m.annotators:
+            out.declare_annotator(annotator)
+        for traj in source.trajectories():
+            out.add(apply_outcomes(traj, outcomes))
+        for record in source.verdicts():
+            out.add_verdict(record.trajectory, to_verdict(record))
+    return joined

@@ -68,6 +68,8 @@ class FileResult:
     """``(format, version) -> trajectories`` converted."""
     redactions: Counter[str] = field(default_factory=Counter)
     """Secrets replaced, by type (``--redact``)."""
+    evaluated: set[str] = field(default_factory=set)
+    """Instances of its trajectories that an ``--eval`` result was joined to."""
     continues: bool = False
     """Whether this is the result of a piece of the file that more pieces follow (see :meth:`absorb`)."""
 
@@ -80,6 +82,7 @@ class FileResult:
         for key, count in piece.counts.items():
             self.counts[key] = self.counts.get(key, 0) + count
         self.redactions.update(piece.redactions)
+        self.evaluated |= piece.evaluated
         self.continues = piece.continues
 
 
@@ -91,7 +94,7 @@ class RunContext:
     """The ``--from`` format, or None to detect."""
     patches: dict[str, str] = field(default_factory=dict)
     """Patches of predictions files beside the trajectories, by instance id."""
-    outcomes: Outcomes = field(default_factory=dict)
+    outcomes: Outcomes = field(default_factory=Outcomes)
     """``--eval`` results, by instance id."""
     redact: bool = False
     """Replace secrets with typed placeholders (``--redact``)."""
@@ -130,9 +133,22 @@ class Summary:
     per_file: list[str] = field(default_factory=list)
     worker_cpu_seconds: float = 0.0
     """CPU time the worker processes spent converting (``jobs > 1``)."""
+    evaluated: set[str] = field(default_factory=set)
+    eval_skipped: list[tuple[str, str]] = field(default_factory=list)
+    """``--eval`` files of a searched directory that hold no evaluation, with why."""
+    eval_unmatched: list[str] = field(default_factory=list)
+    """Evaluated instances that no converted trajectory belongs to."""
 
     def lines(self, verbose: bool = False) -> list[str]:
         out = list(self.per_file) if verbose else []
+        out += [f"--eval: skipped {name}: {reason}" for name, reason in self.eval_skipped]
+        if self.eval_unmatched:
+            shown = ", ".join(self.eval_unmatched[:5]) + (", ..." if len(self.eval_unmatched) > 5 else "")
+            out.append(f"--eval: {len(self.eval_unmatched)} evaluated instance(s) match no trajectory converted "
+                       f"here: {shown}")
+        if self.evaluated and self.duplicates:
+            out.append("--eval: trajectories already in the dataset keep their outcome; join evaluations into "
+                       "them with: srft outcomes DATASET --eval PATH")
         for (fmt, version), (files, trajs, reason) in sorted(self.formats.items()):
             out.append(f"{fmt} {version}: {files} file(s), {trajs} trajectories ({reason})")
         for name, reason in self.refused:
@@ -273,6 +289,8 @@ def _finished(traj: Trajectory, context: RunContext, result: FileResult) -> Traj
     """The trajectory completed from the run, counted, and redacted last (patches and outcomes joined from the
     run are redacted too)."""
     _complete(traj, context)
+    if traj.task.instance_id in context.outcomes:
+        result.evaluated.add(traj.task.instance_id)
     assert traj.provenance is not None
     key = (traj.provenance.source_format, traj.provenance.source_version or "")
     result.counts[key] = result.counts.get(key, 0) + 1
@@ -421,7 +439,7 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
     source = None if source in (None, "auto") else get_converter(source).name  # unknown names fail here
     files = expand_inputs(inputs)
     eval_paths = list(eval_paths)
-    context = RunContext(source, prediction_patches(files), load_outcomes(eval_paths) if eval_paths else {},
+    context = RunContext(source, prediction_patches(files), load_outcomes(eval_paths) if eval_paths else Outcomes(),
                          redact)
     fail_fast = on_error == "fail"
     summary = Summary(output=str(output), files=len(files))
@@ -446,6 +464,8 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
         if not writer.added and not writer.duplicates and mode == "create":
             raise SrftError(Problem(f"nothing converted ({_why_nothing(summary)})", file=str(output)))
         _mark_redaction(writer, summary.redactions if redact else None)
+    summary.eval_skipped = context.outcomes.skipped if eval_paths else []
+    summary.eval_unmatched = sorted(set(context.outcomes) - summary.evaluated)
     summary.error_report = _write_error_report(Path(output), summary.errors)
     summary.seconds = time.perf_counter() - started
     return summary
@@ -591,6 +611,7 @@ def _why_nothing(summary: Summary) -> str:
 def _record_file(summary: Summary, writer: DatasetWriter, result: FileResult, fail_fast: bool) -> None:
     """Account for one file: its errors (the first one ends a fail-fast run), refusal, formats, redactions."""
     summary.redactions.update(result.redactions)
+    summary.evaluated |= result.evaluated
     if result.errors and fail_fast:
         raise SrftError(result.errors[0])
     summary.errors += result.errors

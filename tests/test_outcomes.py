@@ -118,3 +118,67 @@ def test_evaluation_files_are_recognised_for_refusal() -> None:
     evaluated_row = {"instance_id": "a", "history": [], "report": {"resolved": True}}  # a trajectory
     assert evaluation_refusal(evaluated_row) is None and evaluation_refusal([evaluated_row]) is None
     assert evaluation_refusal({"agent_class": "CodeActAgent"}) is None
+
+
+def test_swe_smith_harness_output_by_directory_and_by_file(corpus: Path) -> None:
+    run = corpus / "swe-smith" / "run_evaluation"
+    outcomes = load_outcomes([run])
+    assert outcomes.skipped == [] and len(outcomes) == 53
+    detailed = outcomes["pandas-dev__pandas.95280573.pr_53856"]  # bare report, instance named by its folder
+    assert detailed.resolved is False and detailed.source.endswith("pr_53856/report.json")
+    assert detailed.extra["patch_successfully_applied"] is False and detailed.fail_to_pass
+    assert outcomes["pydantic__pydantic.acb0f10f.pr_8316"].source.endswith("(ids_resolved)")
+    named = load_outcomes([run / "getmoto__moto.694ce1f4.pr_7331" / "report.json"])
+    assert list(named) == ["getmoto__moto.694ce1f4.pr_7331"] and named["getmoto__moto.694ce1f4.pr_7331"].resolved
+    summary = load_outcomes([run / "report.json"])
+    assert sum(r.resolved for r in summary.values()) == 3 and len(summary) == 53
+
+
+def test_a_timed_out_instance_is_not_resolved(tmp_path: Path) -> None:
+    report = tmp_path / "run" / "acme__widgets-5" / "report.json"
+    report.parent.mkdir(parents=True)
+    report.write_text('{"timed_out": true, "timeout": 1800}')
+    result = load_outcomes([report])["acme__widgets-5"]
+    assert result.resolved is False and result.extra == {"timed_out": True, "timeout": 1800}
+    assert evaluation_refusal({"timed_out": True, "timeout": 1800}) is not None
+
+
+def test_files_in_a_directory_that_are_no_evaluation_are_listed(tmp_path: Path) -> None:
+    shutil.copytree(EVAL, tmp_path / "eval")
+    (tmp_path / "eval" / "metadata.json").write_text('{"agent_class": "CodeActAgent"}')
+    outcomes = load_outcomes([tmp_path / "eval"])
+    assert [Path(name).name for name, _ in outcomes.skipped] == ["metadata.json"]
+
+
+def test_srft_outcomes_joins_into_a_dataset_atomically_and_idempotently(corpus: Path, tmp_path: Path, srft) -> None:
+    from srft_format.converters.pipeline import convert_paths
+    from srft_format.dataset import Dataset
+
+    smith = corpus / "swe-smith"
+    traj = next(smith.glob("*pr_53856.traj"))
+    convert_paths([str(traj)], tmp_path / "ds")
+    (before,) = Dataset.open(tmp_path / "ds").trajectories()
+    assert before.outcome.resolved is None
+    first = srft("outcomes", tmp_path / "ds", "--eval", smith / "run_evaluation")
+    assert first.code == 0, first.stderr
+    assert "1 trajectories evaluated: 1 changed (1 resolved set where it was unknown)" in first.stderr
+    assert "52 evaluated instance(s) match no trajectory" in first.stderr
+    (after,) = Dataset.open(tmp_path / "ds").trajectories()
+    assert after.outcome.resolved is False and after.outcome.evaluation.fail_to_pass
+    assert after.model_copy(update={"outcome": before.outcome}) == before
+    again = srft("outcomes", tmp_path / "ds", "--eval", smith / "run_evaluation")
+    assert "1 trajectories evaluated: 0 changed" in again.stderr
+    assert list(Dataset.open(tmp_path / "ds").trajectories()) == [after]
+
+
+def test_convert_says_what_eval_skipped_and_did_not_match(corpus: Path, tmp_path: Path) -> None:
+    from srft_format.converters.pipeline import convert_paths
+
+    shutil.copytree(EVAL, tmp_path / "eval")
+    (tmp_path / "eval" / "metadata.json").write_text('{"agent_class": "CodeActAgent"}')
+    summary = convert_paths([str(next((corpus / "swe-smith").glob("*pr_53856.traj")))], tmp_path / "ds",
+                            eval_paths=[str(tmp_path / "eval"), str(corpus / "swe-smith" / "run_evaluation")])
+    lines = "\n".join(summary.lines())
+    assert "--eval: skipped" in lines and "metadata.json" in lines
+    assert "--eval: 58 evaluated instance(s) match no trajectory converted here" in lines
+    assert summary.evaluated == {"pandas-dev__pandas.95280573.pr_53856"}
