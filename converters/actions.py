@@ -25,18 +25,27 @@ SUBMIT_MARKERS = ("COMPLETE_TASK_AND_SUBMIT_FINAL_OUTPUT", "MINI_SWE_AGENT_FINAL
 """mini-swe-agent submits by printing one of these as the first output line."""
 LEADING_CD = re.compile(r"^\s*cd\s+\S+\s*&&\s*")
 EDITOR_TOOLS = ("str_replace_editor", "str_replace_based_edit_tool", "edit_file")
+SHELL_TOOLS = ("bash", "execute_bash", "shell")
 XML_CALL = re.compile(r"<function=([^>\s]+)>(.*?)(?:</function>|$)", re.DOTALL)
 XML_PARAM = re.compile(r"<parameter=([^>\s]+)>(.*?)</parameter>", re.DOTALL)
 FENCED = re.compile(r"^```[^\n`]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 
 
 def command_kind(command: str) -> ActionKind:
-    """The kind of a shell-style command line, from its first word (after a leading ``cd DIR &&``)."""
+    """The kind of a shell-style command line, from its first word (after a leading ``cd DIR &&``).
+
+    A text-mode tool call (SWE-agent 1.x: ``str_replace_editor view PATH``, ``bash ls``) is classified as the
+    function call it stands for, by :func:`tool_kind`: one table for both paths."""
     if any(marker in command for marker in SUBMIT_MARKERS):
         return ActionKind.submit
-    command = LEADING_CD.sub("", command, count=1)
-    word = command.strip().split(None, 1)[0] if command.strip() else ""
-    return COMMAND_KINDS.get(word.rsplit("/", 1)[-1], ActionKind.bash)
+    command = LEADING_CD.sub("", command, count=1).strip()
+    word, rest = (*command.split(None, 1), "", "")[:2]
+    name = word.rsplit("/", 1)[-1]
+    if name in EDITOR_TOOLS:
+        return tool_kind(name, {"command": rest.split(None, 1)[0] if rest.strip() else ""})
+    if name in SHELL_TOOLS and rest.strip():
+        return command_kind(rest)
+    return COMMAND_KINDS.get(name, ActionKind.bash)
 
 
 def tool_kind(tool: str, arguments: dict[str, Any]) -> ActionKind:
@@ -44,7 +53,7 @@ def tool_kind(tool: str, arguments: dict[str, Any]) -> ActionKind:
     if tool in EDITOR_TOOLS:
         sub = str(arguments.get("command", ""))
         return ActionKind.view if sub == "view" else ActionKind.edit
-    if tool in ("bash", "execute_bash", "shell"):
+    if tool in SHELL_TOOLS:
         return command_kind(str(arguments.get("command", "")))
     return COMMAND_KINDS.get(tool, ActionKind.other)
 
@@ -62,7 +71,7 @@ def call_action(call: ToolCall, command: str | None = None) -> Action:
     """The action of one tool call; ``command`` is the scaffold's own rendering, when it recorded one."""
     args = decode_arguments(call.arguments)
     if command is None:
-        shell = args.get("command") if call.name in ("bash", "execute_bash", "shell") else None
+        shell = args.get("command") if call.name in SHELL_TOOLS else None
         command = shell if isinstance(shell, str) else f"{call.name} {call.arguments}".rstrip()
     return Action(kind=tool_kind(call.name, args), command=command, tool=call.name, tool_call_id=call.id)
 
@@ -77,7 +86,7 @@ def xml_function_actions(text: str) -> list[Action]:
     actions = []
     for name, body in XML_CALL.findall(text):
         params = {k: v.strip("\n") for k, v in XML_PARAM.findall(body)}
-        shell = params.get("command") if name in ("bash", "execute_bash") else None
+        shell = params.get("command") if name in SHELL_TOOLS else None
         command = shell if shell is not None else " ".join([name, *(f"--{k} {v}" for k, v in params.items())])
         actions.append(Action(kind=tool_kind(name, params), command=command, tool=name))
     return actions

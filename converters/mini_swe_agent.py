@@ -18,7 +18,7 @@ from .actions import call_action, command_action, fenced_command
 from .base import Converter, Detection, SourceRecord
 from .openai_chat import CallIds, chat_trajectory, steps_for
 from .reader import file_stem
-from .source_fields import require
+from .source_fields import require, run_usage, token_count
 from .chat import chat_message
 
 NAME = "mini-swe-agent"
@@ -68,7 +68,8 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
     if exit_message is not None:
         extra["exit_message"] = exit_message
     instance = data.get("instance_id")
-    yield chat_trajectory(
+    stats = _dict(info.get("model_stats"))
+    traj = chat_trajectory(
         CONVERTER, record, detection, messages, recorded=True,
         steps=steps_for(messages, actions, usage),
         task=Task(instance_id=instance if isinstance(instance, str) else file_stem(record.file, (".json", ".traj"))),
@@ -79,7 +80,10 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
         outcome=Outcome(exit_status=_str(info.get("exit_status")),
                         patch=submission if isinstance(submission, str) and submission else None,
                         extra={k: v for k, v in info.items() if k not in INFO_KEYS or k == "model_stats"}),
-        extra=extra)
+        usage=run_usage(stats), extra=extra)
+    assert traj.provenance is not None
+    traj.provenance.api_calls = token_count(stats.get("api_calls"))  # more than the steps: calls without output
+    yield traj
 
 
 def _message(raw: Any, path: str) -> Message:

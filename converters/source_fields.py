@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from srft_format.errors import Problem, SrftError
+from srft_format.models import Usage
 
 
 def fail(path: str, message: str) -> SrftError:
@@ -51,6 +52,17 @@ def list_or_json_list(value: Any, path: str, what: str) -> list[Any]:
 def token_count(value: Any) -> int | None:
     """A token count; None for anything but a non-negative integer (the raw value stays in ``extra``)."""
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def run_usage(stats: dict[str, Any]) -> Usage | None:
+    """The run's totals from ``model_stats`` (SWE-agent, mini-swe-agent): ``instance_cost`` (0.x: else
+    ``total_cost``), ``tokens_sent`` / ``tokens_received``; None when it records none."""
+    cost = stats.get("instance_cost", stats.get("total_cost"))
+    usage = Usage(prompt_tokens=token_count(stats.get("tokens_sent")),
+                  completion_tokens=token_count(stats.get("tokens_received")),
+                  cost=float(cost) if isinstance(cost, (int, float)) and not isinstance(cost, bool) and cost >= 0
+                  else None)
+    return usage if usage != Usage() else None
 
 
 def without(mapping: Mapping[str, Any], *keys: str) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from .base import Converter, Detection, SourceRecord, new_trajectory
 from .chat import chat_message, text_of
 from .openai_chat import CallIds
 from .reader import file_stem
-from .source_fields import require
+from .source_fields import require, run_usage, token_count
 
 NAME = "swe-agent"
 RUN_KEYS = ("trajectory", "history", "info", "replay_config", "environment")
@@ -34,6 +34,9 @@ STEP_MAPPED = ("response", "thought", "action", "observation", "messages", "quer
 HISTORY_SKIPPED = frozenset(("thought", "action", "tool_call_ids", "thinking_blocks"))
 SAMPLING_KEYS = ("temperature", "top_p")
 AGENT_INFO_KEYS = ("swe_agent_hash", "swe_rex_version", "swe_rex_hash")
+SCAFFOLD_EXIT = "Exit due to "
+"""How SWE-agent's own last 'assistant' turn begins when it ended the run on an error (``Exit due to unknown
+error: litellm.APIError ...``, ``Exit due to cost limit``): the scaffold wrote it, the model did not."""
 
 
 # ------------------------------------------------------------------------------------------- detection
@@ -155,6 +158,8 @@ class _RunBuilder:
         self.inserted: set[int] = set()
         """Messages that are not history items (re-query prompts, rebuilt turns)."""
         self.history_sigs = [_signature(h) for h in self.history]
+        self.scaffold_exit: dict[str, Any] | None = None
+        """SWE-agent's own exit turn (and the turns after it), when it ended the run on an error."""
         self.info = _dict(data.get("info"), f"{prefix}info")
         submission = self.info.get("submission")
         self.submission = submission if isinstance(submission, str) else None
@@ -255,7 +260,13 @@ class _RunBuilder:
     def _walk(self) -> None:
         paired, requeries, tail = self._pair_steps()
         current: Step | None = None
+        exit_at = self._scaffold_exit()
         for h, item in enumerate(self.history):
+            if h == exit_at:
+                self.scaffold_exit = {"history": self.history[h:]}
+                if paired.get(h) is not None:
+                    self.scaffold_exit["step"] = self.steps_src[paired[h]]
+                break
             self.requery_sigs = ()
             for k in requeries.get(h, ()):
                 self._requery(k, h)
@@ -274,6 +285,18 @@ class _RunBuilder:
                 current.observations.append(index)  # a demonstration's turns answer only demonstrations
         for k in tail:
             self._unrecorded_turn(k)
+
+    def _scaffold_exit(self) -> int | None:
+        """The history index of the last assistant turn when SWE-agent wrote it to end the run on an error (no
+        model output: not a step, it goes to ``outcome.extra.scaffold_exit`` with what follows it)."""
+        last = next((h for h in range(len(self.history) - 1, -1, -1)
+                     if isinstance(self.history[h], dict) and self.history[h].get("role") == "assistant"), None)
+        if last is None or self.demo:
+            return None
+        item = self.history[last]
+        text = text_of(item.get("content"))
+        return last if text.startswith(SCAFFOLD_EXIT) and not item.get("tool_calls") and \
+            not (item.get("action") or "").strip() else None
 
     def _finish_steps(self) -> None:
         """Map each trajectory step's fields now that every observation message exists."""
@@ -321,10 +344,17 @@ class _RunBuilder:
 
     def _trajectory(self, suffix: str, info: dict[str, Any], config: Any) -> Trajectory:
         extra = {k: v for k, v in self.data.items() if k not in (*RUN_KEYS, "attempts")}
-        return new_trajectory(CONVERTER, self.record, self.detection, suffix=suffix,
+        outcome = self._outcome(info)
+        if self.scaffold_exit is not None:
+            outcome.extra["scaffold_exit"] = self.scaffold_exit
+        stats = info.get("model_stats") if isinstance(info.get("model_stats"), dict) else {}
+        traj = new_trajectory(CONVERTER, self.record, self.detection, suffix=suffix,
                               origin="reconstructed" if self.reconstructed else "recorded",
-                              task=self._task(config), agent=self._agent(info, config),
-                              outcome=self._outcome(info), messages=self.messages, steps=self.steps, extra=extra)
+                              task=self._task(config), agent=self._agent(info, config), usage=run_usage(stats),
+                              outcome=outcome, messages=self.messages, steps=self.steps, extra=extra)
+        assert traj.provenance is not None
+        traj.provenance.api_calls = token_count(stats.get("api_calls"))
+        return traj
 
     def _task(self, config: Any) -> Task:
         config = config if isinstance(config, dict) else {}

@@ -149,9 +149,24 @@ def _source_sql(kind: str, ds: Dataset, name: str) -> str:
         return f"SELECT {_literal(name)} AS dataset, {columns} LIMIT 0"
     if storages == {"parquet"}:
         source = f"read_parquet({_file_list(files)}, union_by_name = true)"
+        missing = _missing_columns(model, files)
+        if missing:  # files written before a minor version added top-level fields (1.0 files lack 1.1's usage)
+            return f"SELECT {_literal(name)} AS dataset, *, {missing} FROM {source}"
     else:
         source = f"({_jsonl_sql(model, files)})"
     return f"SELECT {_literal(name)} AS dataset, * FROM {source}"
+
+
+def _missing_columns(model: type, files: list[Path]) -> str:
+    """NULL columns for the model's top-level fields that none of the Parquet files has."""
+    import pyarrow.parquet as pq
+
+    try:
+        present = {name for f in files for name in pq.read_schema(f).names}
+    except (pa.ArrowException, OSError):  # DuckDB names the bad file when it reads it
+        return ""
+    return ", ".join(f"NULL::{duckdb_type(f.type)} AS {_ident(f.name)}"
+                     for f in arrow.schema_of(model) if f.name not in present)
 
 
 def _jsonl_sql(model: type, files: list[Path]) -> str:

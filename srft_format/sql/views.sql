@@ -23,9 +23,12 @@ SELECT
     coalesce(length(outcome.patch), 0) > 0 AS has_patch,
     coalesce(len(steps), 0) AS n_steps,
     coalesce(len(verdicts), 0) AS n_inline_verdicts,
-    list_sum(list_transform(steps, lambda s: s.usage.prompt_tokens))::BIGINT AS prompt_tokens,
-    list_sum(list_transform(steps, lambda s: s.usage.completion_tokens))::BIGINT AS completion_tokens,
-    list_sum(list_transform(steps, lambda s: s.usage.cost)) AS cost,
+    coalesce(usage.prompt_tokens, list_sum(list_transform(steps, lambda s: s.usage.prompt_tokens)))::BIGINT
+        AS prompt_tokens,
+    coalesce(usage.completion_tokens, list_sum(list_transform(steps, lambda s: s.usage.completion_tokens)))::BIGINT
+        AS completion_tokens,
+    coalesce(usage.cost, list_sum(list_transform(steps, lambda s: s.usage.cost))) AS cost,
+    provenance.api_calls AS api_calls,
     list_sum(list_transform(steps, lambda s: s.duration_s)) AS duration_s,
     provenance.source_format AS source_format,
     provenance.source_file AS source_file,
