@@ -220,3 +220,48 @@ def test_a_requery_without_a_recorded_prompt_is_rebuilt_and_said_so() -> None:
     assert traj.messages[requery.output].content == "I think I am done, submitting now."
     assert traj.provenance.messages == "reconstructed"
     assert [s.exclude for s in traj.steps].count([]) == 3
+
+
+XARRAY = "pydata__xarray-4695.traj"
+
+
+def convert_data(data: dict, name: str = "run.traj") -> Trajectory:
+    raw = orjson.dumps(data)
+    record = SourceRecord(raw=raw, data=orjson.loads(raw), file=name, offset=0)
+    (traj,) = convert_record(record, *choose_converter(record))
+    return traj
+
+
+def test_text_mode_actions_are_classified_as_function_calls_are(corpus: Path) -> None:
+    traj = sa(corpus, XARRAY)  # SWE-agent 1.1 text actions: "str_replace_editor view /testbed", "bash grep ..."
+    kinds = [(a.command.split()[:2], a.kind) for step in traj.steps for a in step.actions]
+    assert (["str_replace_editor", "view"], ActionKind.view) in kinds
+    assert (["str_replace_editor", "str_replace"], ActionKind.edit) in kinds
+    assert (["bash", "grep"], ActionKind.search) in kinds
+    assert sum(kind is ActionKind.bash for _, kind in kinds) < len(kinds) // 2
+
+
+def test_run_cost_and_api_calls_are_kept(corpus: Path) -> None:
+    traj = sa(corpus, XARRAY)
+    assert traj.usage.cost == pytest.approx(0.33886) and traj.usage.prompt_tokens == 187836
+    assert traj.provenance.api_calls == 17 == len(traj.steps)
+    mini = one(corpus_file(corpus, "mini-swe-agent", "astropy-12907"))
+    assert mini.usage.cost == pytest.approx(0.04282166) and mini.provenance.api_calls == 64
+
+
+def test_a_failed_model_call_is_not_a_step(corpus: Path) -> None:
+    """The xarray run as SWE-agent 1.1 writes it when the first model call fails (agents.py
+    handle_error_with_autosubmission): an 'assistant' turn the scaffold wrote, empty action, no API call."""
+    data = orjson.loads(corpus_file(corpus, "swe-agent", XARRAY).read_bytes())
+    error = "Exit due to unknown error: litellm.APIError: APIError: OpenAIException - Connection error."
+    first = data["trajectory"][0]
+    data["history"] = [*data["history"][:2], {
+        "role": "assistant", "content": error, "thought": error, "action": "", "agent": "main",
+        "tool_calls": None, "message_type": "action", "thinking_blocks": []}]
+    data["trajectory"] = [{**first, "action": "", "observation": "", "response": error, "thought": error}]
+    data["info"].update(exit_status="exit_error", model_stats={**data["info"]["model_stats"], "api_calls": 0})
+    traj = convert_data(data)
+    assert check_trajectory(traj) == []
+    assert traj.steps == [] and [m.role for m in traj.messages] == [Role.system, Role.user]
+    assert traj.outcome.extra["scaffold_exit"]["history"][0]["content"] == error
+    assert traj.provenance.api_calls == 0 and traj.outcome.exit_status == "exit_error"
