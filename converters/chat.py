@@ -13,6 +13,9 @@ from .source_fields import require
 
 ROLES = {r.value for r in Role}
 MAPPED_KEYS = frozenset(("role", "content", "tool_calls", "tool_call_id", "name", "reasoning_content"))
+THINKING_PARTS = ("thinking", "redacted_thinking")
+"""Anthropic content blocks holding the model's thinking (``thinking``; ``signature`` stays in ``extra``)."""
+THINK_TAGS = ("<think>", "</think>")
 
 
 def content_of(content: Any, path: str) -> tuple[str | list[TextPart | ImagePart] | None, dict[str, Any]]:
@@ -93,7 +96,8 @@ def chat_message(item: Any, path: str, *, role: str | None = None,
     role = role or item.get("role")
     if role not in ROLES:
         raise SrftError(Problem(f"unknown role {role!r}", f"{path}.role"))
-    content, part_extra = content_of(item.get("content"), f"{path}.content")
+    raw_content, thinking, thinking_extra = _thinking_parts(item.get("content"))
+    content, part_extra = content_of(raw_content, f"{path}.content")
     calls, call_extra = tool_calls_of(item.get("tool_calls"), f"{path}.tool_calls")
     extra = {k: v for k, v in item.items() if k not in MAPPED_KEYS and k not in skip}
     if part_extra:
@@ -106,7 +110,47 @@ def chat_message(item: Any, path: str, *, role: str | None = None,
     elif role != "tool" and tool_call_id:
         extra["tool_call_id"] = tool_call_id
     reasoning = item.get("reasoning_content")
-    return Message(role=role, content=content, reasoning=reasoning if isinstance(reasoning, str) else None,
+    found = [reasoning] if isinstance(reasoning, str) and reasoning else []
+    blocks = item.get("thinking_blocks")
+    if isinstance(blocks, list) and blocks and "thinking_blocks" not in skip:
+        found.append("\n\n".join(str(b.get("thinking", "")) for b in blocks if isinstance(b, dict)))
+        extra["thinking_blocks"] = [without_text(b, "thinking") for b in blocks]
+    if thinking:
+        found.append("\n\n".join(thinking))
+        extra["thinking_parts"] = thinking_extra
+    if role == "assistant" and not found and isinstance(content, str) and _tagged(content):
+        head, _, content = content.partition(THINK_TAGS[1])
+        found.append(head.lstrip().removeprefix(THINK_TAGS[0]))
+        extra["reasoning_in_content"] = "think_tags"
+    reasoning = "\n\n".join(found) if found else (reasoning if isinstance(reasoning, str) else None)
+    return Message(role=role, content=content, reasoning=reasoning,
                    tool_calls=calls, tool_call_id=tool_call_id if role == "tool" else None,
                    name=item.get("name") if isinstance(item.get("name"), str) else None, extra=extra)
 
+
+
+def without_text(block: Any, key: str) -> Any:
+    """A thinking block less its text (kept in ``reasoning``): its type, signature, ... stay."""
+    return {k: v for k, v in block.items() if k != key} if isinstance(block, dict) else block
+
+
+def _thinking_parts(content: Any) -> tuple[Any, list[str], dict[str, Any]]:
+    """Content less its thinking blocks; their texts; the rest of each block by its position in the content."""
+    if not isinstance(content, list) or not any(
+            isinstance(p, dict) and p.get("type") in THINKING_PARTS for p in content):
+        return content, [], {}
+    kept, texts, rest = [], [], {}
+    for i, part in enumerate(content):
+        if isinstance(part, dict) and part.get("type") in THINKING_PARTS:
+            text = part.get("thinking")
+            if isinstance(text, str):
+                texts.append(text)
+            rest[str(i)] = without_text(part, "thinking")
+        else:
+            kept.append(part)
+    return kept, texts, rest
+
+
+def _tagged(text: str) -> bool:
+    """Whether a reply opens with ``<think>...</think>`` (reasoning models writing their thinking inline)."""
+    return text.lstrip().startswith(THINK_TAGS[0]) and THINK_TAGS[1] in text
