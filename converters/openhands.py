@@ -36,7 +36,8 @@ ROW_MAPPED = frozenset({"instance_id", "instance", "swe_instance", "instruction"
 RESOLVER_MAPPED = frozenset({"issue", "instruction", "base_commit", "git_patch", "history", "error"})
 RESOLVER_OUTCOME = ("success", "comment_success", "result_explanation")
 """The resolver's own LLM-judged verdict: kept in ``outcome.extra``, never taken as ``resolved``."""
-FEEDBACK_KEYS = frozenset({"polarity", "feedback", "trajectory"})
+FEEDBACK_KEYS = frozenset({"feedback", "trajectory"})
+"""A feedback upload (``polarity`` too, except in rows of the HF ``openhands-feedback`` copy that lack it)."""
 EVAL_KEYS = frozenset({"instance_id", "history", "metadata"})
 """Enough to claim an ``EvalOutput`` row whose history is empty (the runtime failed before any event)."""
 # --------------------------------------------------------------------------------------------- detection
@@ -62,7 +63,7 @@ def detect(record: SourceRecord) -> Detection | None:
     trajectory = data.get("trajectory")
     if isinstance(trajectory, list) and trajectory and all(is_event(e) for e in trajectory[:3]):
         if FEEDBACK_KEYS <= data.keys():
-            return Detection("feedback", "an OpenHands feedback upload (polarity, feedback, trajectory)")
+            return Detection("feedback", "an OpenHands feedback upload (feedback, trajectory)")
         return _event_list_detection(trajectory, "the /trajectory API response: {trajectory: [events]}")
     return None
 
@@ -112,8 +113,25 @@ def _from_events(record: SourceRecord, detection: Detection, history: list[Any],
     if chat.dropped:
         extra["dropped_events"] = chat.dropped
         extra["dropped_event_counts"] = chat.dropped_counts
-    return chat_trajectory(CONVERTER, record, detection, chat.messages, recorded=False, task=task or Task(),
-                           agent=agent, outcome=outcome, steps=chat.steps, extra=extra)
+    agent.model = agent.model or _model(chat)
+    return chat_trajectory(CONVERTER, record, detection, chat.messages, recorded=False,
+                           task=task or Task(problem_statement=_task_text(chat)), agent=agent, outcome=outcome,
+                           steps=chat.steps, extra=extra)
+
+
+def _task_text(chat: EventChat) -> str | None:
+    """The first user turn's text: the task of a saved trajectory or feedback upload, which name no instance."""
+    first = next((m for m in chat.messages if m.role is Role.user), None)
+    return first.content if first is not None and isinstance(first.content, str) else None
+
+
+def _model(chat: EventChat) -> str | None:
+    """The model the responses name (``tool_call_metadata.model_response.model``), when the row does not."""
+    for step in chat.steps:
+        response = step.extra.get("model_response")
+        if isinstance(response, dict) and isinstance(response.get("model"), str):
+            return response["model"]
+    return None
 
 
 def _exit_status(chat: EventChat) -> str | None:

@@ -74,8 +74,27 @@ def flatten_history(history: Iterable[Any], path: str = "") -> list[tuple[str, d
             if not is_event(event):
                 raise fail(where, "expected an OpenHands event (an object with 'action' or 'observation') "
                                   "or an [action, observation] pair")
-            events.append((where, check_event(nest_flat_event(event), where)))
+            events.append((where, check_event(nest_flat_event(unify_event(event)), where)))
     return events
+
+
+JSON_TEXT_FIELDS = ("args", "extras", "tool_call_metadata", "llm_metrics")
+"""Event fields a table copy (the HF ``openhands-feedback`` rows) may hold as JSON text."""
+
+
+def unify_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An event as OpenHands wrote it, from a table row of every event's columns (``"action": null`` on
+    observations, ``"observation": null`` on actions, nested objects as JSON text)."""
+    if not EVENT_KEYS <= event.keys() and not any(isinstance(event.get(k), str) for k in JSON_TEXT_FIELDS):
+        return event
+    event = {k: v for k, v in event.items() if v is not None} if EVENT_KEYS <= event.keys() else dict(event)
+    for key in JSON_TEXT_FIELDS:
+        if isinstance(event.get(key), str) and event[key][:1] in ("{", "["):
+            try:
+                event[key] = orjson.loads(event[key])
+            except orjson.JSONDecodeError:
+                pass  # check_event says what it expected
+    return event
 
 
 def check_event(event: dict[str, Any], path: str) -> dict[str, Any]:

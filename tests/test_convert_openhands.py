@@ -379,3 +379,24 @@ def test_feedback_upload_and_empty_history(corpus: Path) -> None:
                                  "error": "RuntimeError: runtime failed to start", "test_result": None})
     assert version == "eval-events" and traj.steps == []
     assert traj.outcome.exit_status == "RuntimeError: runtime failed to start"
+
+
+def test_feedback_rows_without_polarity_and_with_null_event_columns(corpus: Path) -> None:
+    """A row of the HF openhands-feedback copy: every event has every column (``"action": null`` on observations),
+    ``extras`` as JSON text, no ``polarity``; built from the real saved trajectory basic.json."""
+    events = orjson.loads((corpus / "openhands" / "All-Hands-AI__OpenHands__tests__runtime__trajs__basic.json")
+                          .read_bytes())
+    columns = {key for event in events for key in event}
+    rows = [{**dict.fromkeys(columns), **event} for event in events]
+    for row in rows:
+        if isinstance(row["extras"], dict):
+            row["extras"] = orjson.dumps(row["extras"]).decode()
+    data = {"version": "1.0", "feedback": "the agent fixed it", "permissions": "public", "trajectory": rows}
+    detection = openhands.CONVERTER.detect(record_of(data))
+    assert detection.version == "feedback"
+    (traj,) = openhands.CONVERTER.convert(record_of(data), detection)
+    (plain,) = openhands.CONVERTER.convert(record_of(events), openhands.CONVERTER.detect(record_of(events)))
+    assert traj.messages == plain.messages and len(traj.steps) == len(plain.steps) > 0
+    assert traj.task.problem_statement.startswith("Please create a simple 2048 game")
+    assert traj.agent.model == "claude-3-5-sonnet-20241022"
+    assert traj.extra["feedback"] == "the agent fixed it"
