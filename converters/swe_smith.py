@@ -29,15 +29,19 @@ SWE_AGENT_SKIPPED = frozenset(("thought", "action", "tool_call_ids"))
 
 def detect(record: SourceRecord) -> Detection | None:
     data = record.data
-    if not isinstance(data, dict) or not FT_KEYS <= data.keys() or not data.keys() <= COLLECT_KEYS:
+    if not isinstance(data, dict) or not FT_KEYS <= data.keys():
+        return None
+    if not (data.keys() <= COLLECT_KEYS or COLLECT_KEYS <= data.keys()):  # columns a dataset grew: kept in extra
         return None
     if not isinstance(data["messages"], (list, str)):
         return None
     encoded = " (messages as a JSON string)" if isinstance(data["messages"], str) else ""
     if data.keys() == FT_KEYS:
         return Detection("transform_to_ft", f"only 'messages' and 'instance_id'{encoded}")
-    more = ", ".join(sorted(data.keys() - FT_KEYS))
-    return Detection("collect_trajs", f"'messages', 'instance_id' and {more}{encoded}")
+    more = ", ".join(sorted(COLLECT_KEYS & data.keys() - FT_KEYS))
+    grown = data.keys() - COLLECT_KEYS
+    columns = f" (and column(s) {', '.join(sorted(grown))}, kept in extra)" if grown else ""
+    return Detection("collect_trajs", f"'messages', 'instance_id' and {more}{encoded}{columns}")
 
 
 def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
@@ -65,7 +69,7 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
         agent=Agent(scaffold="swe-agent", model=model if isinstance(model, str) else None),
         outcome=Outcome(resolved=resolved, patch=patch if isinstance(patch, str) and patch else None,
                         evaluation=None),
-        extra={"traj_id": data["traj_id"]} if "traj_id" in data else {})
+        extra={k: v for k, v in data.items() if k == "traj_id" or k not in COLLECT_KEYS})
 
 
 def _message(raw: Any, path: str) -> Message:

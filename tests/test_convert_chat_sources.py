@@ -97,6 +97,19 @@ def test_swe_smith_messages_as_a_json_string(corpus: Path) -> None:
     assert len(traj.steps) == 17 and traj.outcome.resolved is False
 
 
+def test_swe_smith_dataset_rows_with_grown_columns(corpus: Path) -> None:
+    """An HF SWE-smith-trajectories row: the collect_trajs columns plus ``id`` (and any column added later)."""
+    line = corpus_file(corpus, "swe-smith", "run_evaluation.xml.jsonl").read_bytes().splitlines()[1]
+    data = {"id": "a1b2c3", **orjson.loads(line), "split": "xml"}
+    record = SourceRecord(raw=orjson.dumps(data), data=data, file="train.jsonl", offset=0, line=1)
+    converter, detection = choose_converter(record)
+    assert (converter.name, detection.version) == ("swe-smith", "collect_trajs")
+    assert "column(s) id, split, kept in extra" in detection.reason
+    (traj,) = convert_record(record, converter, detection)
+    assert traj.extra == {"id": "a1b2c3", "traj_id": data["traj_id"], "split": "xml"}
+    assert len(traj.steps) == 17 and traj.outcome.resolved is False
+
+
 def test_swe_smith_tool_style_links_calls() -> None:
     call = {"id": "t1", "type": "function", "function": {"name": "bash", "arguments": '{"command": "ls"}'}}
     data = {"instance_id": "o__r.abc.1", "resolved": True, "model": "m", "traj_id": "o__r.abc.1.x",
