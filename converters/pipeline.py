@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.pool import AsyncResult, Pool
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from srft_format.redact import MARKER, is_redacted, redact_trajectory, redaction
 from srft_format.runtime import GC_THRESHOLDS, fewer_gc_pauses
 from srft_format.validate import check_trajectory
 
-from . import predictions, run_files
+from . import predictions, run_files, unsupported
 from .base import Converter, Detection, SourceRecord
 from .outcomes import Outcomes, apply_outcomes, load_outcomes
 from .reader import (InputFile, RecordError, expand_inputs, input_size, is_list_of_objects, is_splittable, iter_records,
@@ -188,6 +188,9 @@ def choose_converter(record: SourceRecord, forced: Converter | None = None) -> t
 
 
 def _unrecognised(data: Any, forced: Converter | None) -> str:
+    known_unsupported = unsupported.describe_record(data)
+    if known_unsupported is not None and not forced:
+        return known_unsupported
     if isinstance(data, dict):
         shape = f"an object with keys {', '.join(sorted(data)[:8])}" + (", ..." if len(data) > 8 else "")
     elif isinstance(data, list):
@@ -258,6 +261,10 @@ def iter_file(source: InputFile, result: FileResult, context: RunContext = RunCo
     anywhere else is an error of its own."""
     converter = get_converter(context.source) if context.source else None
     given = False
+    not_read = unsupported.describe_file(source.name)
+    if not_read is not None:
+        result.errors.append(Problem(not_read, file=source.name))
+        return
     try:
         for item in iter_records(source):
             if isinstance(item, RecordError):
@@ -613,7 +620,11 @@ def _record_file(summary: Summary, writer: DatasetWriter, result: FileResult, fa
     summary.redactions.update(result.redactions)
     summary.evaluated |= result.evaluated
     if result.errors and fail_fast:
-        raise SrftError(result.errors[0])
+        first = result.errors[0]
+        if summary.files > 1:  # a mixed folder: say how to convert the rest
+            first = replace(first, message=f"{first.message} (stopped at this file; --on-error skip converts the "
+                                           f"other files and lists each one that fails)")
+        raise SrftError(first)
     summary.errors += result.errors
     if result.refused:
         summary.refused.append((result.name, result.refused))

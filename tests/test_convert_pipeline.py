@@ -404,3 +404,28 @@ def test_a_big_predictions_file_is_refused_whole_with_jobs(tmp_path: Path, monke
     path = write(tmp_path / "all_preds.jsonl", b"\n".join(lines) + b"\n")
     with pytest.raises(SrftError, match="nothing converted.*predictions"):
         convert_paths([str(path), str(path)], tmp_path / "ds", jobs=2)
+
+
+@pytest.mark.parametrize(("name", "content", "expected"), [
+    ("run_instance.log", b"2025-01-01 INFO Patch applied\n", "a log file (SWE-bench's harness writes run_instance.log"),
+    ("README.md", b"# Evaluation\n| resolved | 3 |\n", "a Markdown file"),
+    ("trajectory.json", b'{"name": "AgenticLoop", "transition_rules": {}, "initial_message": "fix it", '
+                        b'"workspace": {}, "transitions": [{"id": 0, "state": {"name": "Pending"}}]}',
+     "this looks like a Moatless Tools trajectory"),
+    ("tree.json", b'{"metadata": {}, "unique_id": 1, "root": {"node_id": 0, "children": []}}',
+     "this looks like a Moatless Tools search tree"),
+])
+def test_unsupported_formats_are_named(tmp_path: Path, srft, name: str, content: bytes, expected: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    run = srft("convert", path, "-o", tmp_path / "ds")
+    assert run.code == 1 and expected in run.stderr and "not supported" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_a_mixed_folder_that_fails_names_the_file_and_suggests_skip(corpus: Path, tmp_path: Path, srft) -> None:
+    shutil.copy(corpus_file(corpus, "swe-agent", "networking_1.traj"), tmp_path / "a.traj")
+    (tmp_path / "b.json").write_bytes(b'{"name": "x", "initial_message": "fix", "transitions": []}')
+    run = srft("convert", tmp_path, "-o", tmp_path / "ds")
+    assert run.code == 1 and "b.json: this looks like a Moatless Tools trajectory" in run.stderr
+    assert "--on-error skip" in run.stderr
