@@ -109,6 +109,8 @@ class Batch:
     results: list[FileResult] = field(default_factory=list)
     written: list[tuple[str, int, int]] = field(default_factory=list)
     """(id, steps, messages) of the trajectories in ``part``, in order."""
+    sources: dict[str, tuple[str, str, str]] = field(default_factory=dict)
+    """id -> (format, version, source file) of each trajectory in ``part``."""
     duplicates: int = 0
     cpu_seconds: float = 0.0
 
@@ -138,6 +140,14 @@ class Summary:
     """``--eval`` files of a searched directory that hold no evaluation, with why."""
     eval_unmatched: list[str] = field(default_factory=list)
     """Evaluated instances that no converted trajectory belongs to."""
+    sources_added: dict[tuple[str, str], tuple[int, set[str]]] = field(default_factory=dict)
+    """``(format, version) -> (trajectories added, their source files)``: what the manifest's sources gain
+    (trajectories the dataset already had add nothing)."""
+
+    def added(self, source: tuple[str, str, str]) -> None:
+        count, files = self.sources_added.get(source[:2], (0, set()))
+        files.add(source[2])
+        self.sources_added[source[:2]] = (count + 1, files)
 
     def lines(self, verbose: bool = False) -> list[str]:
         out = list(self.per_file) if verbose else []
@@ -304,6 +314,12 @@ def _finished(traj: Trajectory, context: RunContext, result: FileResult) -> Traj
     return _redacted(traj, result.redactions) if context.redact else traj
 
 
+def source_of(traj: Trajectory) -> tuple[str, str, str]:
+    """(format, version, source file) of a converted trajectory, for the manifest's sources."""
+    assert traj.provenance is not None
+    return traj.provenance.source_format, traj.provenance.source_version or "", traj.provenance.source_file or ""
+
+
 def _redacted(traj: Trajectory, counts: Counter[str]) -> Trajectory:
     clean, found = redact_trajectory(traj)
     counts.update(found)
@@ -384,6 +400,7 @@ def _run_batch(batch: Batch, context: RunContext, fail_fast: bool) -> Batch:
                     continue
                 seen.add(traj.id)
                 batch.written.append((traj.id, len(traj.steps), len(traj.messages)))
+                batch.sources[traj.id] = source_of(traj)
                 yield traj
             if result.errors and fail_fast:
                 return
@@ -462,6 +479,7 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
                 result = FileResult(source_file.name)
                 for traj in iter_file(source_file, result, context, fail_fast):
                     if writer.add(traj):
+                        summary.added(source_of(traj))
                         summary.trajectories += 1
                         summary.steps += len(traj.steps)
                     else:
@@ -470,6 +488,8 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
                 _record_file(summary, writer, result, fail_fast)
         if not writer.added and not writer.duplicates and mode == "create":
             raise SrftError(Problem(f"nothing converted ({_why_nothing(summary)})", file=str(output)))
+        for (fmt, version), (trajectories, source_files) in summary.sources_added.items():
+            writer.add_source(fmt, version, files=len(source_files), trajectories=trajectories)
         _mark_redaction(writer, summary.redactions if redact else None)
     summary.eval_skipped = context.outcomes.skipped if eval_paths else []
     summary.eval_unmatched = sorted(set(context.outcomes) - summary.evaluated)
@@ -594,6 +614,8 @@ def _adopt(writer: DatasetWriter, batch: Batch, summary: Summary) -> None:
     summary.duplicates += len(batch.written) - len(fresh)
     if fresh:
         writer.adopt_part(batch.part, fresh)
+        for traj_id, _, _ in fresh:
+            summary.added(batch.sources[traj_id])
         summary.trajectories += len(fresh)
         summary.steps += sum(steps for _, steps, _ in fresh)
 
@@ -636,7 +658,6 @@ def _record_file(summary: Summary, writer: DatasetWriter, result: FileResult, fa
         entry = summary.formats.setdefault(key, [0, 0, reason])
         entry[0] += 1
         entry[1] += result.counts.get(key, 0)
-        writer.add_source(key[0], key[1], files=1, trajectories=result.counts.get(key, 0))
         summary.per_file.append(f"{result.name}: {key[0]} {key[1]} ({reason}), "
                                 f"{result.counts.get(key, 0)} trajectories")
 

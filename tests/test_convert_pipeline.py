@@ -166,9 +166,22 @@ def test_append_dedups_by_trajectory_id(corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "ds"
     first = convert_paths([str(corpus / "swe-smith")], out)
     assert (first.trajectories, first.duplicates) == (8, 0)
+    sources = {(s.format, s.version): (s.files, s.trajectories) for s in Dataset.open(out).manifest.sources}
     again = convert_paths([str(corpus / "swe-smith"), str(corpus / "mini-swe-agent")], out)
     assert (again.trajectories, again.duplicates) == (1, 8)
     assert len(ids(out)) == 9 and Dataset.open(out).manifest.counts.trajectories == 9
+    # the manifest's sources count what was added: the re-read SWE-smith files add nothing
+    after = {(s.format, s.version): (s.files, s.trajectories) for s in Dataset.open(out).manifest.sources}
+    assert after == {**sources, ("mini-swe-agent", "2.x"): (1, 1)}
+    assert sum(t for _, t in after.values()) == 9
+
+
+def test_jobs_count_sources_as_added(corpus: Path, tmp_path: Path) -> None:
+    out = tmp_path / "ds"
+    convert_paths([str(corpus / "swe-smith")], out, jobs=2)
+    convert_paths([str(corpus / "swe-smith"), str(corpus / "mini-swe-agent")], out, jobs=2)
+    manifest = Dataset.open(out).manifest
+    assert sum(s.trajectories for s in manifest.sources) == manifest.counts.trajectories == 9
 
 
 def test_compressed_stdin_and_glob_inputs_give_the_same_ids(corpus: Path, tmp_path: Path, srft) -> None:
