@@ -1,4 +1,10 @@
-"""Benchmark ``srft convert`` against the floor of parsing the same bytes with bare ``orjson.loads``.
+"""Benchmark ``srft convert`` against SWE-smith's own trajectory-to-SFT transform and the bare-parse floor.
+
+The peer: SWE-smith (PyPI ``swesmith``, a bench-only dependency: ``pip install --no-deps swesmith``) turns
+SWE-agent trajectories into SFT records with ``swesmith.train.traj_mgr.utils.transform_traj_xml`` (its default
+style), reading each ``.traj`` and writing JSON Lines as ``collect_trajs`` does. Both convert the same copies
+of the corpus's SWE-agent runs that the transform accepts; the line prints srft's time as a ratio to it
+(below 1: srft is faster), srft validating every trajectory and keeping every leaf, the transform neither.
 
 Builds corpus-shaped input (the corpus's trajectory files, copied until there are ``--mb`` megabytes; each
 copy differs by a trailing-whitespace tag, so it gets its own trajectory id), then converts it single
@@ -12,11 +18,13 @@ file of the same size (the corpus's JSON Lines records, copied), which ``--jobs`
 
     python bench/convert.py                 # 200 MB, 1 and 2 jobs
     python bench/convert.py --mb 50 --jobs 4
+    python bench/convert.py --peer-only     # just srft against SWE-smith's transform
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import tempfile
@@ -30,7 +38,7 @@ from srft_format import arrow
 from srft_format.converters.base import SourceRecord
 from srft_format.converters.pipeline import (convert_file, convert_paths, fewer_gc_pauses,
                                             records_with_converters)
-from srft_format.converters.predictions import is_predictions
+from srft_format.converters import run_files
 from srft_format.converters.reader import InputFile, expand_inputs, iter_records
 from srft_format.ids import sha256_hex, trajectory_id
 from srft_format.io import ParquetRecordWriter
@@ -42,13 +50,14 @@ JSON_SUFFIXES = (".traj", ".json", ".jsonl")
 
 def corpus_sources(corpus: Path) -> list[Path]:
     """Corpus files that convert, and whose copies get new trajectory ids: no YAML (orjson cannot parse it),
-    no predictions files, and no JSON lists split into records (an element's id is that of its content)."""
+    no run files (predictions, evaluation output), and no JSON lists split into records (an element's id is
+    that of its content)."""
     out = []
     for path in sorted(corpus.rglob("*")):
         if not (path.is_file() and path.name.endswith(JSON_SUFFIXES)):
             continue
         records = [r for r in iter_records(InputFile(str(path), path.name)) if isinstance(r, SourceRecord)]
-        if any(is_predictions(r.data) for r in records):
+        if any(run_files.explain(r.data) is not None for r in records):
             continue
         if all(element is record for record in records for element, _, _ in records_with_converters(record)):
             out.append(path)
@@ -137,14 +146,90 @@ def stage_costs(target: Path, floor_cpu: float) -> None:
         print(f"  {name:40} {seconds:5.2f} CPU-s {seconds / budget:6.0%}")
 
 
+def swesmith_transform():
+    """SWE-smith's ``transform_traj_xml``. Its module reads the inference system prompt from the SWE-smith
+    repository's ``agent/swesmith_infer.yaml``, which the PyPI package does not ship: a stand-in file is given
+    (the prompt only replaces the system message's text)."""
+    import swesmith
+
+    agent = Path(tempfile.mkdtemp(prefix="swesmith-repo-")) / "agent"
+    agent.mkdir()
+    (agent / "swesmith_infer.yaml").write_text("agent:\n  templates:\n    system_template: SWE-agent-LM\n")
+    swesmith.REPO_DIR = agent.parent
+    from swesmith.train.traj_mgr.utils import transform_traj_xml
+
+    return transform_traj_xml
+
+
+def peer_sources(corpus: Path, transform) -> list[Path]:
+    """The corpus's SWE-agent runs (``.traj``) that SWE-smith's transform accepts (1.0+: per-step messages)."""
+    out = []
+    for path in corpus_sources(corpus):
+        if path.name.endswith(".traj"):
+            try:
+                transform(json.loads(path.read_text()))
+            except (KeyError, IndexError, AssertionError, TypeError, ValueError):
+                continue
+            out.append(path)
+    return out
+
+
+def against_swesmith(corpus: Path, tmp: Path, megabytes: float) -> None:
+    """srft convert (--jobs 1, Parquet) and SWE-smith's transform on the same SWE-agent runs; srft's time as a
+    ratio to the transform's, by wall clock and CPU time."""
+    try:
+        transform = swesmith_transform()
+    except ImportError:
+        print("SWE-smith's transform: not installed (pip install --no-deps swesmith); skipped")
+        return
+    sources = peer_sources(corpus, transform)
+    source = tmp / "peer-input"
+    source.mkdir()
+    total, n = 0, 0
+    while total < megabytes * 1e6:
+        for path in sources:
+            n += 1
+            copy = path.read_bytes() + tag(n)
+            (source / f"{n:06d}-{path.name}").write_bytes(copy)
+            total += len(copy)
+    mb = total / 1e6
+    print(f"against SWE-smith {swesmith_version()}: {mb:.1f} MB in {n} copies of {len(sources)} SWE-agent runs "
+          f"({', '.join(p.name[-40:] for p in sources)})")
+    started, cpu = time.perf_counter(), time.process_time()
+    with open(tmp / "peer.xml.jsonl", "w") as out:  # collect_trajs: read, json.loads, transform, json.dumps
+        for path in sorted(source.iterdir()):
+            traj = transform(json.loads(path.read_text()))
+            out.write(json.dumps(traj) + "\n")
+    peer = (time.perf_counter() - started, time.process_time() - cpu)
+    report("SWE-smith transform_traj_xml", mb, peer, peer)
+    started, cpu = time.perf_counter(), time.process_time()
+    summary = convert_paths([str(source)], tmp / "peer-srft", jobs=1)
+    spent = (time.perf_counter() - started, time.process_time() - cpu)
+    report("srft convert --jobs 1 (validated, lossless)", mb, peer, spent,
+           f", {summary.trajectories} trajectories")
+    print(f"srft's time / SWE-smith's: wall {spent[0] / peer[0]:.2f}, CPU {spent[1] / peer[1]:.2f} "
+          "(target: at most 1)")
+    shutil.rmtree(source)
+
+
+def swesmith_version() -> str:
+    from importlib.metadata import version
+
+    return version("swesmith")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=200.0, help="Megabytes of input to build (default 200).")
     parser.add_argument("--jobs", type=int, default=2, help="Workers of the parallel run (default 2).")
     parser.add_argument("--corpus", type=Path,
                         default=Path(os.environ.get("SRFT_CORPUS", REPO.parent / "shared" / "corpus")))
+    parser.add_argument("--peer-only", action="store_true", help="Only srft against SWE-smith's transform.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="srft-bench-") as tmp:
+        against_swesmith(args.corpus, Path(tmp), args.mb)
+        if args.peer_only:
+            return
         source = Path(tmp) / "input"
         source.mkdir()
         size = build_input(args.corpus, source, args.mb)
