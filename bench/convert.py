@@ -36,8 +36,9 @@ import orjson
 from srft_format import arrow
 
 from srft_format.converters.base import SourceRecord
-from srft_format.converters.pipeline import (convert_file, convert_paths, fewer_gc_pauses,
-                                            records_with_converters)
+from srft_format.converters.conversion import convert_file, records_with_converters
+from srft_format.converters.pipeline import convert_paths
+from srft_format.runtime import fewer_gc_pauses
 from srft_format.converters import run_files
 from srft_format.converters.reader import InputFile, expand_inputs, iter_records
 from srft_format.ids import sha256_hex, trajectory_id

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
 import click
 from rich.console import Console
 from rich.table import Table
@@ -63,12 +67,26 @@ def convert(inputs: tuple[str, ...], output: str | None, source: str, eval_paths
         raise click.UsageError("give at least one INPUT (or --list)")
     if not output:
         raise click.UsageError("give the dataset directory with -o/--output")
-    from srft_format.converters.pipeline import convert_paths, on_terminal
+    from srft_format.converters.pipeline import convert_paths
 
-    summary = convert_paths(inputs, output, source=source, eval_paths=eval_paths, jobs=jobs,
-                            on_error=on_error, storage=storage, progress=on_terminal(), redact=redact)
+    with _progress_bar() as progress:
+        summary = convert_paths(inputs, output, source=source, eval_paths=eval_paths, jobs=jobs,
+                                on_error=on_error, storage=storage, progress=progress, redact=redact)
     for line in summary.lines(verbose=verbose):
         click.echo(line, err=True)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar over files on a terminal (stderr), else no progress."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("converting", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def _print_formats() -> None:

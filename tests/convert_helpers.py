@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from srft_format.converters.base import Converter, SourceRecord
-from srft_format.converters.pipeline import FileResult, convert_file, convert_record, records_with_converters
+from srft_format.converters.conversion import FileResult, convert_file, convert_record, records_with_converters
 from srft_format.converters.reader import InputFile, RecordError, iter_records
 from srft_format.models import Trajectory
 from srft_format.validate import check_trajectory

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from srft_format.converters.base import SourceRecord
-from srft_format.converters.pipeline import choose_converter, convert_record
+from srft_format.converters.conversion import choose_converter, convert_record
 from srft_format.models import ActionKind, Role
 from srft_format.validate import check_trajectory
 

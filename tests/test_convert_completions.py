@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 
 from srft_format.converters.openhands_completions import _sent
-from srft_format.converters.pipeline import convert_file
+from srft_format.converters.conversion import convert_file
 from srft_format.converters.reader import expand_inputs
 from srft_format.inputs import step_input
 from srft_format.validate import check_trajectory

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from srft_format.converters.pipeline import convert_file
+from srft_format.converters.conversion import convert_file
 from srft_format.converters.reader import InputFile
 from srft_format.models import ActionKind, Role
 from srft_format.validate import check_trajectory

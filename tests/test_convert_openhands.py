@@ -11,7 +11,8 @@ from convert_helpers import convert
 
 from srft_format.converters import openhands
 from srft_format.converters.base import SourceRecord
-from srft_format.converters.pipeline import FileResult, convert_file, convert_paths
+from srft_format.converters.conversion import FileResult, convert_file
+from srft_format.converters.pipeline import convert_paths
 from srft_format.converters.reader import InputFile
 from srft_format.dataset import Dataset
 from srft_format.models import ActionKind, Role, Trajectory

@@ -11,7 +11,7 @@ import pytest
 import yaml
 import zstandard
 
-from srft_format.converters import pipeline
+from srft_format.converters import conversion, scheduler
 from srft_format.converters.base import SourceRecord
 from srft_format.converters.pipeline import ERROR_REPORT, convert_paths
 from srft_format.converters.reader import InputFile, iter_records, split_json_lines
@@ -139,7 +139,7 @@ def test_jobs_keep_the_input_order_and_ids_are_stable(corpus: Path, tmp_path: Pa
 
 def test_workers_write_parts_in_input_order_and_dedup_across_them(corpus: Path, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)  # a part file per input file, and per line of JSON Lines
+    monkeypatch.setattr(scheduler, "BATCH_BYTES", 1)  # a part file per input file, and per line of JSON Lines
     inputs = tmp_path / "in"
     shutil.copytree(corpus / "swe-smith", inputs)
     shutil.copy(corpus_file(corpus, "swe-smith", PANDAS_RUN), inputs / "zz-same-run-again.traj")
@@ -313,8 +313,8 @@ def test_a_json_list_of_records_is_split_and_located(corpus: Path, tmp_path: Pat
 ])
 def test_other_run_files_are_explained(data: dict, reason: str) -> None:
     record = SourceRecord(raw=orjson.dumps(data), data=data, file="x.json", offset=0)
-    with pytest.raises(pipeline.Refused, match=reason):
-        pipeline.choose_converter(record)
+    with pytest.raises(conversion.Refused, match=reason):
+        conversion.choose_converter(record)
 
 
 def _smith_lines(corpus: Path) -> list[bytes]:
@@ -387,7 +387,7 @@ def test_split_json_lines_gives_pieces_of_whole_lines_that_know_where_they_start
 @pytest.mark.parametrize("on_error", ["skip", "fail"])
 def test_jobs_split_a_big_json_lines_file_and_give_what_one_process_gives(
         corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_error: str) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)  # a piece per line, a part file per piece
+    monkeypatch.setattr(scheduler, "BATCH_BYTES", 1)  # a piece per line, a part file per piece
     path = _messy_big_file(corpus, tmp_path / "in")
     if on_error == "fail":
         for jobs in (1, 2):
@@ -411,7 +411,7 @@ def test_jobs_split_a_big_json_lines_file_and_give_what_one_process_gives(
 
 
 def test_a_big_predictions_file_is_refused_whole_with_jobs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(pipeline, "BATCH_BYTES", 1)
+    monkeypatch.setattr(scheduler, "BATCH_BYTES", 1)
     lines = [orjson.dumps({"instance_id": f"x__y-{i}", "model_patch": "diff", "model_name_or_path": "m"})
              for i in range(4)]
     path = write(tmp_path / "all_preds.jsonl", b"\n".join(lines) + b"\n")

@@ -9,7 +9,7 @@ import pytest
 from convert_helpers import convert
 
 from srft_format.converters import swe_gym
-from srft_format.converters.pipeline import FileResult, convert_file
+from srft_format.converters.conversion import FileResult, convert_file
 from srft_format.converters.reader import InputFile
 from srft_format.models import ActionKind, Role
 
