@@ -20,8 +20,8 @@ from srft_format.dataset import STORAGES
 @click.option("--from", "source", default="auto", show_default=True, metavar="auto|NAME",
               help="Source format; 'auto' detects it per record (see --list).")
 @click.option("--eval", "eval_paths", multiple=True, type=click.Path(exists=True), metavar="PATH",
-              help="SWE-bench evaluation output (report.json, run summary, ...) giving 'resolved'; "
-                   "repeatable.")
+              help="SWE-bench or SWE-smith evaluation output (report.json files, run summaries, a directory of "
+                   "them) giving 'resolved'; repeatable. For trajectories already in the dataset: srft outcomes.")
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1),
               help="Processes converting batches of files in parallel, this one included; a big JSON Lines "
                    "file is split into pieces (the output order is always the input order).")
