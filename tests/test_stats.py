@@ -96,8 +96,10 @@ def count(labels: list[Label], *wanted: str) -> int:
 
 
 def overview_row(ts: list[Trajectory]) -> dict[str, Any]:
-    def usage(field: str) -> Any:
-        return total([total([getattr(s.usage, field) for s in t.steps if s.usage]) for t in ts])
+    def usage(field: str) -> Any:  # the run's total as the source counted it (1.1), else the steps' sum
+        run = [getattr(t.usage, field) if t.usage else None for t in ts]
+        return total([r if r is not None else total([getattr(s.usage, field) for s in t.steps if s.usage])
+                      for r, t in zip(run, ts)])
 
     resolved = sum(1 for t in ts if t.outcome.resolved is True)
     evaluated = sum(1 for t in ts if t.outcome.resolved is not None)
