@@ -149,7 +149,8 @@ def _response_message(call: dict[str, Any], path: str) -> Message:
     if message.role is not Role.assistant:
         message.extra["role"] = message.role.value
         message.role = Role.assistant
-    message.extra.pop("function_call", None) if message.extra.get("function_call") is None else None
+    if "function_call" in message.extra and message.extra["function_call"] is None:  # litellm's legacy field
+        del message.extra["function_call"]
     return message
 
 
@@ -190,7 +191,8 @@ def _call_extra(call: dict[str, Any], marks: dict[str, Any], first: dict[str, An
     first_tools = (first.get("kwargs") or {}).get("tools") if isinstance(first.get("kwargs"), dict) else None
     extra["kwargs"] = without(kwargs, "tools") if kwargs.get("tools") == first_tools else kwargs
     extra.update(without(call, "messages", "response", "kwargs", "cost"))
-    extra.pop("timestamp", None) if _time(call.get("timestamp")) else None
+    if _time(call.get("timestamp")) is not None:  # in started_at
+        del extra["timestamp"]
     if "cost" in call and _usage(call).cost is None:
         extra["cost"] = call["cost"]
     if marks:
