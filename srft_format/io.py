@@ -194,6 +194,7 @@ class ParquetRecordWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+        fsync_file(self._tmp)
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
@@ -205,3 +206,12 @@ class ParquetRecordWriter:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self.abort() if exc_type else self.close()
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Force a written file's bytes to disk (before a manifest that lists it is written)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
