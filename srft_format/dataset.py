@@ -388,6 +388,10 @@ class DatasetWriter:
         self._verd.close()
         self.manifest.files = [*self.manifest.files, *self._traj.done, *self._verd.done]
         self.manifest.updated_at = _now()
+        from .redact import is_redacted, redact_manifest
+
+        if is_redacted(self.manifest):  # a redacted dataset is redacted throughout, its manifest too
+            redact_manifest(self.manifest)
         with self._locks:
             write_manifest(self.root, self.manifest)
             if self.root != self.final:
@@ -455,6 +459,36 @@ def remove_stale_temporaries(final: Path) -> None:
             shutil.rmtree(stale, ignore_errors=True)
             if fd is not None:
                 os.close(fd)
+
+
+def drop_verdicts(path: str | os.PathLike, keys: set[tuple[str, int, str]]) -> int:
+    """Remove the sidecar verdicts with these (trajectory, step, annotator) keys, rewriting the part files that
+    hold them; returns how many were removed."""
+    with write_lock(path):
+        dataset = Dataset.open(path)
+        files, dropped = [], 0
+        for entry in dataset.manifest.files:
+            if entry.kind != "verdicts":
+                files.append(entry)
+                continue
+            records = list(read_records(dataset.path / entry.path, VerdictRecord))
+            kept = [r for r in records if (r.trajectory, r.step, r.annotator) not in keys]
+            if len(kept) == len(records):
+                files.append(entry)
+                continue
+            dropped += len(records) - len(kept)
+            part = _PartWriter(dataset.path, "verdicts", entry.storage, None, len(kept) + 1)
+            for record in kept:
+                part.write(record)
+            part.close()
+            files += part.done
+        if dropped:
+            manifest = dataset.manifest
+            manifest.counts.verdicts -= dropped
+            manifest.files, manifest.updated_at = files, _now()
+            write_manifest(dataset.path, manifest)
+            remove_unlisted(dataset.path, manifest)
+    return dropped
 
 
 def copy_dataset(src: str | os.PathLike, dst: str | os.PathLike, *, storage: str = "parquet",
