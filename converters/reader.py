@@ -18,10 +18,9 @@ from typing import Any
 
 import orjson
 import yaml
-import zstandard
 
 from srft_format.errors import Problem, SrftError, json_error
-from srft_format.jsonl import iter_lines, numbered_lines, open_input
+from srft_format.jsonl import DECOMPRESSION_ERRORS, iter_lines, numbered_lines, open_input
 
 from .base import SourceRecord
 
@@ -130,7 +129,7 @@ def read_bytes(source: InputFile) -> bytes:
     try:
         with open_input(source.path) as stream:
             return stream.read()
-    except (OSError, EOFError, zstandard.ZstdError) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         raise SrftError(Problem(f"cannot decompress: {exc}", file=source.name)) from None
 
 

@@ -273,7 +273,7 @@ class DatasetWriter:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise SrftError(Problem(f"cannot create the dataset directory: {exc.strerror}",
-                                    file=str(exc.filename or self.root))) from None
+                                    file=str(self.final))) from None
         if self.root != self.final:
             self._locks.enter_context(write_lock(self.root, wait=False))
 

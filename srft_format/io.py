@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from . import arrow
 from .errors import Problem, SrftError
-from .jsonl import iter_lines, open_input, open_output
+from .jsonl import DECOMPRESSION_ERRORS, iter_lines, open_input, open_output
 from .models import Model, Trajectory
 from .records import dump_record, load_object, load_record, parse_record
 from .validate import check_trajectory, check_trajectory_object
@@ -48,8 +48,11 @@ def iter_raw(path: str | os.PathLike) -> Iterator[tuple[int, bytes | dict[str, A
     if storage == "jsonl":
         yield from iter_lines(path)
     elif storage == "json":
-        with open_input(path) as stream:
-            data = stream.read()
+        try:
+            with open_input(path) as stream:
+                data = stream.read()
+        except DECOMPRESSION_ERRORS as exc:
+            raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:

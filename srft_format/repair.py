@@ -40,6 +40,9 @@ def repair_dataset(path: str | os.PathLike) -> RepairReport:
     root = Path(path)
     if not root.is_dir():
         raise SrftError(Problem("is not a directory", file=str(root)))
+    if not (root / MANIFEST).exists() and not (root / KIND_DIRS["trajectories"]).is_dir():
+        raise SrftError(Problem(f"is not an srft dataset (no {MANIFEST} and no trajectories/); nothing to repair",
+                                file=str(root)))
     with write_lock(root):
         for folder in (*KIND_DIRS.values(), REJECTED):
             refuse_link(root / folder)
