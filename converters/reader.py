@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import glob
 import io
+import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -56,6 +57,8 @@ class InputFile:
     """The bytes already read (stdin), else None."""
     lines: LineRange | None = None
     """The piece of a JSON Lines file to read (see :func:`split_json_lines`), else None for all of it."""
+    unreadable: str | None = None
+    """Why a directory under an input could not be searched: reading it fails, so it counts as an error."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,9 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
                                         file=spec))
             for p in found:
                 add(p, p.relative_to(path).as_posix())
+            for error in unreadable_folders(path):
+                files.append(InputFile(error.filename, Path(error.filename).relative_to(path).as_posix() + "/",
+                                       unreadable=f"cannot search this directory: {error.strerror}"))
         elif path.is_file():
             add(path, path.name)
         elif GLOB_CHARS & set(spec):
@@ -120,6 +126,14 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
         else:
             raise SrftError(Problem("no such file or directory", file=spec))
     return files
+
+
+def unreadable_folders(root: Path) -> list[OSError]:
+    """The folders under ``root`` that cannot be listed (a directory search would skip them silently)."""
+    errors: list[OSError] = []
+    for _ in os.walk(root, onerror=errors.append):
+        pass
+    return [e for e in errors if e.filename is not None]
 
 
 def read_bytes(source: InputFile) -> bytes:
@@ -138,6 +152,8 @@ def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
 
     JSON Lines are streamed (one line in memory at a time); documents, and pieces of JSON Lines files (a batch
     of ``srft convert --jobs``), are read whole."""
+    if source.unreadable is not None:
+        raise SrftError(Problem(source.unreadable, file=source.name))
     name = base_name(source.name)
     if source.lines is not None:
         piece = source.lines
