@@ -67,8 +67,12 @@ def convert(inputs: tuple[str, ...], output: str | None, source: str, eval_paths
 
     summary = convert_paths(inputs, output, source=source, eval_paths=eval_paths, jobs=jobs,
                             on_error=on_error, storage=storage, progress=on_terminal(), redact=redact)
-    for line in summary.lines(verbose=verbose):
-        click.echo(line, err=True)
+    from collections import Counter
+
+    from srft_format.secrets import redact_text
+
+    for line in summary.lines(verbose=verbose):  # with --redact, what is printed is redacted too
+        click.echo(redact_text(line, Counter()) if redact else line, err=True)
 
 
 def _print_formats() -> None:

@@ -25,7 +25,8 @@ from srft_format.dataset import write_dataset
 
 def run_main(*args: str) -> tuple[int, str]:
     """(exit status, stdout + stderr) of ``srft ARGS``; a traceback when an exception escapes ``main``."""
-    out = io.StringIO()
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # with .buffer, as sys.stdout has
     code = 0
     argv = sys.argv
     sys.argv = ["srft", *args]
@@ -39,7 +40,8 @@ def run_main(*args: str) -> tuple[int, str]:
         code = -1
     finally:
         sys.argv = argv
-    return code, out.getvalue()
+    out.flush()
+    return code, raw.getvalue().decode("utf-8", errors="replace")
 
 
 @pytest.fixture(scope="module")
