@@ -392,6 +392,10 @@ class DatasetWriter:
 
         if is_redacted(self.manifest):  # a redacted dataset is redacted throughout, its manifest too
             redact_manifest(self.manifest)
+        if self.mode == "create" and is_dataset(self.final):
+            self.abort()
+            raise SrftError(Problem("another command created a dataset here while this one was writing; "
+                                    "nothing was replaced (run again to append)", file=str(self.final)))
         with self._locks:
             write_manifest(self.root, self.manifest)
             if self.root != self.final:

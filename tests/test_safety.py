@@ -166,3 +166,27 @@ def test_a_folder_that_cannot_be_searched_counts_as_an_error(tmp_path, corpus, m
     monkeypatch.setattr("pathlib.os.scandir", refusing, raising=False)
     summary = convert_paths([str(src)], tmp_path / "out", on_error="skip")
     assert any("locked/" in str(e) and "Permission denied" in str(e) for e in summary.errors)
+
+
+def test_merge_and_copy_never_carry_a_cache(ds, tmp_path):
+    from srft_format.dataset import copy_dataset
+    from srft_format.merge import merge_datasets
+
+    (ds / ".srft-cache").mkdir()
+    (ds / ".srft-cache" / "critic-x.jsonl").write_text('{"key": "k", "text": "POISONED"}\n')
+    other = tmp_path / "other"
+    write_dataset(other, [make_trajectory("o-1", n_steps=1)])
+    merge_datasets([ds, other], tmp_path / "merged")
+    copy_dataset(ds, tmp_path / "copied")
+    assert not (tmp_path / "merged" / ".srft-cache").exists() and not (tmp_path / "copied" / ".srft-cache").exists()
+
+
+def test_a_dataset_created_by_another_writer_meanwhile_is_not_replaced(tmp_path):
+    out = tmp_path / "out"
+    writer = DatasetWriter(out)
+    writer.add(make_trajectory("mine", n_steps=1))
+    write_dataset(out, [make_trajectory("theirs", n_steps=1)])
+    with pytest.raises(SrftError, match="another command created a dataset here"):
+        writer.commit()
+    assert [t.id for t in Dataset.open(out).trajectories()] == ["theirs"]
+    assert not list(tmp_path.glob(".out.tmp-*"))
