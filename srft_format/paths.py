@@ -9,7 +9,6 @@ breaks the rule is refused with one line naming the entry, and no write, delete 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path, PurePosixPath
 
 from .errors import Problem
@@ -22,8 +21,11 @@ OWN_NAMES = ("manifest.json", *DATA_DIRS, CACHE_DIR, LOCK_FILE, ERROR_REPORT, "R
 """Names srft reads or writes in a dataset directory; none may be a symbolic link."""
 
 
-def entry_problem(root: Path, entry: str) -> str | None:
-    """Why the manifest entry ``entry`` breaks the path rule of the dataset at ``root`` (None when it is fine)."""
+def entry_problem(root: Path, entry: str, checked: set[str]) -> str | None:
+    """Why the manifest entry ``entry`` breaks the path rule of the dataset at ``root`` (None when it is fine).
+
+    A relative, normalised path with no symbolic link on the way resolves inside the dataset; ``checked``
+    holds the folders already known not to be links (one ``lstat`` per entry, not per component)."""
     if not entry or "\\" in entry or entry.startswith("/") or (len(entry) > 1 and entry[1] == ":"):
         return "is not a relative path inside the dataset"
     parts = PurePosixPath(entry).parts
@@ -31,22 +33,14 @@ def entry_problem(root: Path, entry: str) -> str | None:
         return "is not a normalised path (no '.', '..' or empty parts)"
     if len(parts) < 2 or parts[0] not in DATA_DIRS:
         return f"is not under {' or '.join(d + '/' for d in DATA_DIRS)}"
-    link = first_link(root, parts)
-    if link is not None:
-        return f"goes through a symbolic link ({link}); srft never follows links inside a dataset"
-    real_root = os.path.realpath(root)
-    if not os.path.realpath(root / entry).startswith(real_root + os.sep):
-        return "resolves outside the dataset"
-    return None
-
-
-def first_link(root: Path, parts: tuple[str, ...]) -> str | None:
-    """The first of ``root/parts[0]``, ``root/parts[0]/parts[1]``... that is a symbolic link."""
-    path = root
-    for part in parts:
-        path = path / part
-        if path.is_symlink():
-            return "/".join(path.relative_to(root).parts)
+    for depth in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:depth])
+        if prefix in checked:
+            continue
+        if (root / prefix).is_symlink():
+            return f"goes through a symbolic link ({prefix}); srft never follows links inside a dataset"
+        if depth < len(parts):
+            checked.add(prefix)
     return None
 
 
@@ -54,8 +48,9 @@ def path_problems(root: Path, entries: list[str], manifest: str) -> list[Problem
     """Every manifest entry and own name of the dataset at ``root`` that breaks the path rule."""
     problems = [Problem(f"{name} is a symbolic link; srft never follows links inside a dataset", file=str(root))
                 for name in OWN_NAMES if (root / name).is_symlink()]
+    checked: set[str] = set()
     for i, entry in enumerate(entries):
-        why = entry_problem(root, entry)
+        why = entry_problem(root, entry, checked)
         if why is not None:
             problems.append(Problem(f"{entry!r} {why}", f"files[{i}].path", file=manifest))
     return problems

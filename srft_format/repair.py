@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .dataset import KIND_DIRS, MANIFEST, MODELS, _now, _PartWriter, file_sha256, write_manifest
+from .dataset import KIND_DIRS, MANIFEST, MODELS, STORAGES, _now, _PartWriter, file_sha256, write_manifest
 from .errors import Problem, SrftError
 from .io import read_records, storage_of
 from .lock import write_lock
@@ -111,8 +111,10 @@ def _repair_file(root: Path, file: Path, kind: str, keep: object, report: Repair
     relative = file.relative_to(root).as_posix()
     if file.is_symlink():
         return _reject(root, file, "a symbolic link", report)
+    storage = storage_of(file)
+    if storage not in STORAGES:
+        return _reject(root, file, "not a data file (.parquet or .jsonl)", report)
     try:
-        storage = storage_of(file)
         records: list[Model] = list(read_records(file, MODELS[kind], check=False))
     except SrftError as exc:
         return _reject(root, file, f"unreadable ({exc.problems[0].message})", report)

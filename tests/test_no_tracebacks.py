@@ -13,7 +13,6 @@ import re
 import shlex
 import sys
 import traceback
-from pathlib import Path
 
 import orjson
 import pytest
