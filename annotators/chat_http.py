@@ -76,6 +76,7 @@ class OpenAIChat:
                                     http_client=httpx.AsyncClient(limits=limits, timeout=timeout))
                         for _ in range(shards)]
         self._next_client = itertools.cycle(self.clients)
+        self._api_key = api_key
         self.model = model
         self.budget = budget
         self.cache = cache
@@ -156,7 +157,7 @@ class OpenAIChat:
                 error = _describe(exc)
                 stats.errors[error] = stats.errors.get(error, 0) + 1
                 if exc.status_code in REJECTED_STATUSES:
-                    raise RequestRejected(f"{error}: {exc.message}"[:300]) from None
+                    raise RequestRejected(self.scrub(f"{error}: {exc.message}")[:300]) from None
                 self._stop = EndpointFailed(f"the endpoint refused the request: {error}")
                 raise self._stop from None
             finally:
@@ -167,13 +168,24 @@ class OpenAIChat:
         choices = response.get("choices") if isinstance(response, dict) else None
         if not choices or not isinstance(choices[0], dict):
             raise EndpointFailed("the endpoint answered without choices")
-        text = (choices[0].get("message") or {}).get("content") or ""
+        text = self.scrub((choices[0].get("message") or {}).get("content") or "")
         usage = response.get("usage") or {}
         prompt = usage.get("prompt_tokens") or 0
         completion = usage.get("completion_tokens") or 0
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
         return Completion(text, prompt, completion)
+
+    def scrub(self, text: str) -> str:
+        """``text`` with the API key, and any other secret, replaced (an endpoint may echo a request's
+        headers): nothing the critic stores — a verdict's rationale, a cached answer — holds the key."""
+        from collections import Counter
+
+        from srft_format.secrets import redact_text
+
+        if len(self._api_key) >= 8:
+            text = text.replace(self._api_key, "[REDACTED:api-key]")
+        return redact_text(text, Counter()) if text else text
 
     async def aclose(self) -> None:
         for client in self.clients:

@@ -19,6 +19,7 @@ import orjson
 from srft_format.errors import Problem, SrftError
 from srft_format.jsonl import open_input, open_output
 from srft_format.models import Annotator, AnnotatorKind, Label, Trajectory
+from srft_format.records import json_type
 
 from .base import Critic, Emit, make_verdict
 from .context import approx_tokens, cut_middle, message_text, task_text
@@ -82,9 +83,13 @@ def _read_rows(path: str | os.PathLike) -> Iterator[tuple[int, dict[str, Any]]]:
             for line, data in enumerate(raw, 1):
                 if data.strip():
                     try:
-                        yield line, orjson.loads(data)
+                        row = orjson.loads(data)
                     except orjson.JSONDecodeError as exc:
                         raise SrftError(Problem(f"not valid JSON ({exc})", file=str(path), line=line)) from None
+                    if not isinstance(row, dict):
+                        raise SrftError(Problem(f"expected a JSON object (one sheet row), got {json_type(row)}",
+                                                file=str(path), line=line))
+                    yield line, row
 
 
 def read_labels(path: str | os.PathLike) -> dict[tuple[str, int], tuple[Label, float | None, str | None]]:

@@ -92,6 +92,8 @@ class LLMCritic(Critic):
         extra: dict[str, Any] = {"context": info.to_dict()}
         try:
             answer = await self.chat.complete(messages, self.max_tokens, tokens)
+            if answer.cached:
+                extra["cache_hit"] = True
             found, problem = _attempt(parse, answer.text)
             if problem is not None:
                 extra["reasked"] = True

@@ -2,7 +2,9 @@
 
 Verdicts are committed in batches (every ``batch_steps`` verdicts or ``batch_seconds`` seconds): each batch is
 one atomic append to the dataset, so a run killed at any moment loses at most the batch in flight, and a
-re-run skips every step that already has a verdict from this annotator (so nothing is labeled twice).
+re-run skips every step that already has a verdict from this annotator (so nothing is labeled twice), except
+``unknown`` verdicts left by requests the endpoint rejected: those are removed and asked again (unless
+``keep_failed``). Each commit checks new verdicts against an index of this annotator's keys: O(batch).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from srft_format.dataset import Dataset, DatasetWriter
+from srft_format.dataset import Dataset, DatasetWriter, drop_verdicts
 from srft_format.errors import Problem, SrftError
 from srft_format.models import Label, Trajectory, Verdict
 from srft_format.runtime import fewer_gc_pauses
@@ -34,6 +36,8 @@ class RunStats:
     batches: int = 0
     passed: int = 0
     """Steps the critic examined and left without a verdict (e.g. no rule fired)."""
+    retried: int = 0
+    """``unknown`` verdicts of failed requests from an earlier run, asked again."""
     stopped: str | None = None
 
     @property
@@ -61,7 +65,7 @@ class AnnotationRun:
     """Which steps of a dataset a critic still has to label."""
 
     def __init__(self, path: str | os.PathLike, critic: Critic, *, prefilter: str | None = None,
-                 limit: int | None = None):
+                 limit: int | None = None, keep_failed: bool = False):
         self.path = Path(path)
         self.dataset = Dataset.open(self.path)
         self.critic = critic
@@ -77,12 +81,19 @@ class AnnotationRun:
                                     file=str(self.path / "manifest.json")))
         self.done: set[tuple[str, int]] = set()
         self.flagged: set[tuple[str, int]] = set()
+        self.failed: set[tuple[str, int, str]] = set()
+        """This annotator's ``unknown`` verdicts of rejected requests, to ask again."""
         for rec in self.dataset.verdicts():
             if rec.annotator == critic.id:
+                if not keep_failed and rec.label is Label.unknown and "rejected" in rec.extra:
+                    self.failed.add((rec.trajectory, rec.step, rec.annotator))
+                    continue
                 self.done.add((rec.trajectory, rec.step))
             elif rec.annotator == prefilter and rec.label is Label.incorrect:
                 self.flagged.add((rec.trajectory, rec.step))
-        self.stats = RunStats(total_steps=self.dataset.manifest.counts.steps)
+        self.stats = RunStats(total_steps=self.dataset.manifest.counts.steps, retried=len(self.failed))
+        self.verdict_keys = {(t, s, critic.id) for t, s in self.done}
+        """Every key this run's verdicts may collide with, kept up to date by each commit."""
         self.step_counts: dict[str, int] = {}
         """Steps per trajectory read so far: lets each batch commit skip re-reading the trajectories."""
 
@@ -151,7 +162,8 @@ class VerdictSink:
             await asyncio.to_thread(self._commit, batch, step_counts)
 
     def _commit(self, batch: list[tuple[str, Verdict]], step_counts: dict[str, int]) -> None:
-        with DatasetWriter(self.run.path, mode="append", known_steps=step_counts) as out:
+        with DatasetWriter(self.run.path, mode="append", known_steps=step_counts,
+                           verdict_keys=self.run.verdict_keys) as out:
             out.declare_annotator(self.run.critic.annotator)
             for traj_id, verdict in batch:
                 out.add_verdict(traj_id, verdict)
@@ -165,6 +177,8 @@ async def annotate(run: AnnotationRun, *, concurrency: int = 8, batch_steps: int
 
     ``concurrency`` bounds the trajectories in flight; a critic bounds its own model calls.
     """
+    if run.failed:
+        drop_verdicts(run.path, run.failed)
     sink = VerdictSink(run, batch_steps, batch_seconds)
     stats = run.stats
     slots = asyncio.Semaphore(concurrency)

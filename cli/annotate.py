@@ -17,11 +17,15 @@ CRITICS = ("rules", "outcome", "openai", "local", "human")
 @click.option("--critic", type=click.Choice(CRITICS), help="Who labels the steps (required).")
 @click.option("--annotator-id", help="Id recorded on every verdict. Default: rules, outcome, llm:MODEL, "
               "local:MODEL; required for human.")
-@click.option("--limit", type=int, help="Only the first N trajectories.")
+@click.option("--limit", type=click.IntRange(min=0), help="Only the first N trajectories.")
 @click.option("--dry-run", is_flag=True, help="Print how many model calls and tokens it would spend; write nothing.")
 @click.option("--prefilter", metavar="ID", help="Skip steps this annotator (e.g. rules) already marked incorrect.")
-@click.option("--batch-size", default=200, show_default=True, help="Commit every N verdicts ...")
-@click.option("--batch-seconds", default=5.0, show_default=True, help="... or every S seconds, whichever first.")
+@click.option("--batch-size", default=200, show_default=True, type=click.IntRange(min=1),
+              help="Commit every N verdicts ...")
+@click.option("--batch-seconds", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="... or every S seconds, whichever first.")
+@click.option("--keep-failed", is_flag=True, help="Keep the unknown verdicts of requests an endpoint rejected in "
+              "an earlier run (by default they are asked again).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--rules", "rule_names", help="rules: comma-separated subset of the rules (default: all).")
 @click.option("--list-rules", is_flag=True, help="List the rule critics with their rationale and exit.")
@@ -31,16 +35,16 @@ CRITICS = ("rules", "outcome", "openai", "local", "human")
               "(default: the bundled SmolLM2-135M-Instruct).")
 @click.option("--api-key-env", default="OPENAI_API_KEY", show_default=True,
               help="openai: the environment variable holding the API key (the key is never written to disk).")
-@click.option("--concurrency", default=16, show_default=True,
+@click.option("--concurrency", default=16, show_default=True, type=click.IntRange(min=1),
               help="Trajectories in flight; for openai also the most requests in flight.")
-@click.option("--max-retries", default=4, show_default=True, help="openai: retries on 429/5xx/timeouts.")
-@click.option("--timeout", default=120.0, show_default=True, help="openai: seconds per request.")
+@click.option("--max-retries", default=4, show_default=True, type=click.IntRange(min=0), help="openai: retries on 429/5xx/timeouts.")
+@click.option("--timeout", default=120.0, show_default=True, type=click.FloatRange(min=0, min_open=True), help="openai: seconds per request.")
 @click.option("--max-requests", type=int, help="openai: stop after this many requests (cached answers are free).")
 @click.option("--max-cost", type=float, help="openai: stop before spending more than this many US dollars.")
 @click.option("--price-in", default=0.0, show_default=True, help="openai: US dollars per 1M prompt tokens.")
 @click.option("--price-out", default=0.0, show_default=True, help="openai: US dollars per 1M completion tokens.")
 @click.option("--temperature", default=0.0, show_default=True, help="openai: sampling temperature.")
-@click.option("--max-tokens", default=256, show_default=True, help="openai: completion tokens per answer.")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1), help="openai: completion tokens per answer.")
 @click.option("--mode", type=click.Choice(["per-step", "trajectory"]), default="per-step", show_default=True,
               help="openai: one call per step, or one call per trajectory window (JSON list; far fewer tokens).")
 @click.option("--template", help="openai/local: prompt template name (default per mode; see annotators/prompts).")
@@ -53,12 +57,15 @@ CRITICS = ("rules", "outcome", "openai", "local", "human")
 @click.option("--import-sheet", type=click.Path(dir_okay=False, exists=True),
               help="human: read a filled-in sheet back as verdicts.")
 def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, limit: int | None, dry_run: bool,
-             prefilter: str | None, batch_size: int, batch_seconds: float, as_json: bool, **options: Any) -> None:
+             prefilter: str | None, batch_size: int, batch_seconds: float, keep_failed: bool, as_json: bool,
+             **options: Any) -> None:
     """Label each step of DATASET correct / incorrect / neutral with a critic; verdicts go to sidecar files.
 
-    Re-running resumes: steps this annotator already labeled are skipped. Verdicts are committed in batches,
-    so a run that is killed keeps all but the last batch. A run stopped early (budget spent, endpoint
-    failing) keeps its work and exits with status 2: run it again to continue.
+    Re-running resumes: steps this annotator already labeled are skipped (unknown verdicts of requests the
+    endpoint rejected are asked again, unless --keep-failed). Verdicts are committed in batches, so a run
+    that is killed keeps all but the last batch. A run stopped early (budget spent, endpoint failing) keeps
+    its work and exits with status 2: run it again to continue. A run whose every request was rejected exits 1.
+    The run holds the dataset's writer lock: a second writer is refused (or waits, with srft --wait).
 
     \b
     Critics:
@@ -93,13 +100,23 @@ def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, 
     if critic == "human" and options["export_sheet"]:
         _export_sheet(dataset, options["export_sheet"], limit)
         return
+    from srft_format.lock import write_lock
+
     made = _make_critic(critic, annotator_id, dataset, dry_run, options)
-    run = AnnotationRun(dataset, made, prefilter=prefilter, limit=limit)
     if dry_run:
-        _print_plan(run, options, as_json)
+        _print_plan(AnnotationRun(dataset, made, prefilter=prefilter, limit=limit, keep_failed=keep_failed),
+                    options, as_json)
         return
-    stats = _run_with_progress(run, options["concurrency"], batch_size, batch_seconds)
+    with write_lock(dataset):
+        run = AnnotationRun(dataset, made, prefilter=prefilter, limit=limit, keep_failed=keep_failed)
+        stats = _run_with_progress(run, options["concurrency"], batch_size, batch_seconds)
     _print_summary(run, stats, as_json)
+    calls = getattr(getattr(run.critic, "chat", None), "stats", None)
+    if not stats.stopped and calls is not None and calls.sent and sum(calls.errors.values()) >= calls.sent:
+        errors = ", ".join(f"{n} x {e}" for e, n in sorted(calls.errors.items()))
+        click.secho(f"every request failed ({errors}): the unknown verdicts will be asked again on the next run",
+                    fg="red", err=True)
+        sys.exit(1)
     if stats.stopped:
         click.secho(f"stopped early: {stats.stopped}; run the same command again to continue", fg="yellow",
                     err=True)
@@ -220,6 +237,7 @@ def _print_summary(run: Any, stats: Any, as_json: bool) -> None:
                                "committed": stats.committed, "batches": stats.batches,
                                "already_labeled": stats.already_done, "excluded": stats.excluded,
                                "prefiltered": stats.prefiltered, "no_verdict": stats.passed,
+                               "retried_failed": stats.retried,
                                "stopped": stats.stopped}
     chat = getattr(run.critic, "chat", None)
     if chat is not None:
@@ -233,7 +251,8 @@ def _print_summary(run: Any, stats: Any, as_json: bool) -> None:
     labels = ", ".join(f"{n} {label}" for label, n in sorted(stats.labels.items())) or "none"
     click.echo(f"{run.critic.id}: labeled {stats.labeled} steps ({labels}); committed in {stats.batches} batches")
     click.echo(f"skipped: {stats.already_done} already labeled, {stats.excluded} excluded, "
-               f"{stats.prefiltered} prefiltered; {stats.passed} examined without a verdict")
+               f"{stats.prefiltered} prefiltered; {stats.passed} examined without a verdict"
+               + (f"; {stats.retried} unknown verdicts of failed requests asked again" if stats.retried else ""))
     if chat is not None:
         click.echo(f"requests: {summary['requests']} sent, {summary['retries']} retries, {summary['cache_hits']} "
                    f"cached; tokens: {summary['prompt_tokens']} in, {summary['completion_tokens']} out; "

@@ -69,11 +69,15 @@ def convert(inputs: tuple[str, ...], output: str | None, source: str, eval_paths
         raise click.UsageError("give the dataset directory with -o/--output")
     from srft_format.converters.pipeline import convert_paths
 
+    from collections import Counter
+
+    from srft_format.secrets import redact_text
+
     with _progress_bar() as progress:
         summary = convert_paths(inputs, output, source=source, eval_paths=eval_paths, jobs=jobs,
                                 on_error=on_error, storage=storage, progress=progress, redact=redact)
-    for line in summary.lines(verbose=verbose):
-        click.echo(line, err=True)
+    for line in summary.lines(verbose=verbose):  # with --redact, what is printed is redacted too
+        click.echo(redact_text(line, Counter()) if redact else line, err=True)
 
 
 @contextmanager

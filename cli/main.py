@@ -33,6 +33,7 @@ COMMANDS: dict[str, str] = {
     "agree": "srft_format.cli.agree:agree",
     "train": "srft_format.cli.train:train",
     "export": "srft_format.cli.export:export",
+    "repair": "srft_format.cli.share:repair",
 }
 """Command name -> ``module:attribute``. Adding a command is one line here and one module."""
 
@@ -50,7 +51,9 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="srft")
-def cli() -> None:
+@click.option("--wait", is_flag=True, help="When another srft command is writing the same dataset, wait for it "
+              "to finish instead of refusing.")
+def cli(wait: bool) -> None:
     """srft: step-annotated agent trajectories, from agent logs to SRFT training.
 
     \b
@@ -61,8 +64,12 @@ def cli() -> None:
       srft stats my-dataset                      # reject rates, SFT/RFT/SRFT signal
       srft train my-dataset --model M --policy srft --output out/
 
-    Every command takes --help.
+    Every command takes --help. One command at a time writes a dataset: a second one is refused, naming
+    the first, unless given --wait (srft --wait annotate ...).
     """
+    from srft_format import lock
+
+    lock.WAIT = wait
 
 
 def main() -> None:

@@ -36,10 +36,15 @@ PROMPT, MORE = "srft> ", "  ...> "
               help="How to print the result.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the result to this file (atomically) instead of standard output.")
+@click.option("--safe", is_flag=True, help="Sandbox the SQL: it may read only the datasets (no other file, no "
+              "network, no extension install, no COPY/ATTACH). Use it for SQL you did not write.")
 @policy_options
-def query(args: tuple[str, ...], fmt: str, output: Path | None, **policy: Any) -> None:
+def query(args: tuple[str, ...], fmt: str, output: Path | None, safe: bool, **policy: Any) -> None:
     """Run SQL over datasets: the views trajectories, steps, messages, verdicts, annotators,
     effective_verdicts and training_signal (columns in spec/views.md), over the files read in place.
+
+    The SQL runs with your rights: it can read and write any file you can, and reach the network (DuckDB
+    COPY, read_text, INSTALL...). Run SQL someone else wrote with --safe, which confines it to the datasets.
 
     With several datasets, every view has a `dataset` column. Without SQL, an interactive prompt reads
     statements ending in `;` (.views lists the views and columns, .quit leaves). The policy options set
@@ -51,10 +56,11 @@ def query(args: tuple[str, ...], fmt: str, output: Path | None, **policy: Any) -
       srft query a b "SELECT dataset, avg(n_steps) FROM trajectories GROUP BY ALL"
       srft query my-dataset "FROM steps WHERE action_kind = 'edit'" --format csv -o edits.csv
       srft query my-dataset "FROM effective_verdicts" --annotator critic-a --resolution veto
+      srft query my-dataset --safe "$(cat their-query.sql)"    # SQL from someone else
       srft query my-dataset                                   # interactive prompt
     """
     datasets, sql = split_arguments(args)
-    con = open_views(datasets, policy=policy_from_options(**policy))
+    con = open_views(datasets, policy=policy_from_options(**policy), safe=safe)
     if sql is None:
         repl(con, output_console())
         return

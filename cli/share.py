@@ -141,6 +141,32 @@ def verify(datasets: tuple[str, ...], as_json: bool) -> None:
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
+def repair(dataset: str) -> None:
+    """Rebuild DATASET's manifest from the data files present (after a crash, or a copy gone wrong).
+
+    Each part file is read whole. Unreadable files, and files whose records all repeat earlier ones or
+    point at missing trajectories, steps or annotators, are moved to DATASET/repair-rejected/; a file with
+    only some such records is rewritten without them. Every record left out is counted.
+
+    \b
+    Examples:
+      srft repair my-dataset && srft verify my-dataset
+    """
+    from srft_format.repair import repair_dataset
+
+    report = repair_dataset(dataset)
+    for line in report.rejected:
+        click.echo(f"moved to repair-rejected/: {line}", err=True)
+    for why, n in sorted(report.dropped.items()):
+        click.echo(f"left out: {n} x {why}", err=True)
+    assert report.manifest is not None
+    click.echo(f"{dataset}: manifest rebuilt from {report.files} file(s) ({report.rewritten} rewritten, "
+               f"{len(report.rejected)} moved aside)", err=True)
+    _summary(dataset, report.manifest.counts)
+
+
+@click.command()
+@click.argument("dataset", type=click.Path(exists=True, file_okay=False))
 @click.option("--print", "print_only", is_flag=True, help="Print the card instead of writing README.md.")
 def card(dataset: str, print_only: bool) -> None:
     """Write a Hugging Face dataset card (README.md) into a dataset.

@@ -20,10 +20,9 @@ from typing import Any
 
 import orjson
 import yaml
-import zstandard
 
 from srft_format.errors import Problem, SrftError, json_error
-from srft_format.jsonl import iter_lines, numbered_lines, open_input
+from srft_format.jsonl import DECOMPRESSION_ERRORS, iter_lines, numbered_lines, open_input
 
 from .base import SourceRecord
 
@@ -64,6 +63,8 @@ class InputFile:
     members: tuple[str, ...] = ()
     """A folder of OpenHands completion logs (``path`` is the folder): its files in call order, read as one
     record (a list of their objects)."""
+    unreadable: str | None = None
+    """Why a directory under an input could not be searched: reading it fails, so it counts as an error."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,9 @@ def expand_inputs(inputs: Iterable[str]) -> list[InputFile]:
                     add(p.parent, path.name if name == "." else name, logs[p.parent])
                 else:
                     add(p, p.relative_to(path).as_posix())
+            for error in unreadable_folders(path):
+                files.append(InputFile(error.filename, Path(error.filename).relative_to(path).as_posix() + "/",
+                                       unreadable=f"cannot search this directory: {error.strerror}"))
         elif path.is_file():
             add(path, path.name)
         elif GLOB_CHARS & set(spec):
@@ -156,6 +160,14 @@ def input_size(source: InputFile) -> int:
     return sum(map(os.path.getsize, source.members)) if source.members else os.path.getsize(source.path)
 
 
+def unreadable_folders(root: Path) -> list[OSError]:
+    """The folders under ``root`` that cannot be listed (a directory search would skip them silently)."""
+    errors: list[OSError] = []
+    for _ in os.walk(root, onerror=errors.append):
+        pass
+    return [e for e in errors if e.filename is not None]
+
+
 def read_bytes(source: InputFile) -> bytes:
     """The decompressed bytes of a source file."""
     if source.data is not None:
@@ -163,7 +175,7 @@ def read_bytes(source: InputFile) -> bytes:
     try:
         with open_input(source.path) as stream:
             return stream.read()
-    except (OSError, EOFError, zstandard.ZstdError) as exc:
+    except DECOMPRESSION_ERRORS as exc:
         raise SrftError(Problem(f"cannot decompress: {exc}", file=source.name)) from None
 
 
@@ -172,6 +184,8 @@ def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:
 
     JSON Lines are streamed (one line in memory at a time); documents, and pieces of JSON Lines files (a batch
     of ``srft convert --jobs``), are read whole."""
+    if source.unreadable is not None:
+        raise SrftError(Problem(source.unreadable, file=source.name))
     name = base_name(source.name)
     if source.members:
         yield _folder_record(source)

@@ -141,8 +141,11 @@ def _usage(m: Manifest) -> list[str]:
 
 def write_card(path: str | os.PathLike) -> Path:
     """Write ``README.md`` into the dataset at ``path``; returns its path."""
-    dataset = Dataset.open(path)
-    target = dataset.path / CARD
-    with open_output(target) as out:
-        out.write(render_card(dataset).encode())
+    from .lock import write_lock
+
+    with write_lock(path):
+        dataset = Dataset.open(path)
+        target = dataset.path / CARD
+        with open_output(target) as out:
+            out.write(render_card(dataset).encode())
     return target

@@ -9,7 +9,8 @@
 
 The manifest is the source of truth: readers read only the files it lists, and writers replace it last and
 atomically. A crash part way through a write leaves the last good dataset intact (at worst, stray files the
-manifest does not list, which the next write removes).
+manifest does not list, which the next write removes). One writer at a time holds ``.srft-lock``
+(:mod:`.lock`); every path the manifest names stays inside the directory (:mod:`.paths`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,18 +29,27 @@ import orjson
 from .errors import Problem, SrftError
 from .io import ParquetRecordWriter, read_records
 from .jsonl import open_output
+from .lock import try_lock, write_lock
 from .models import (FORMAT_VERSION, Annotator, Counts, DataFile, Manifest, Model, Source, Trajectory,
                      Verdict, VerdictRecord)
+from .paths import DATA_DIRS, LOCK_FILE, path_problems, refuse_link
 from .records import dump_record, parse_record
 
 MANIFEST = "manifest.json"
 STORAGES = ("parquet", "jsonl")
-KIND_DIRS = {"trajectories": "trajectories", "verdicts": "verdicts"}
+KIND_DIRS = {kind: kind for kind in DATA_DIRS}
 MODELS: dict[str, type[Model]] = {"trajectories": Trajectory, "verdicts": VerdictRecord}
 
 
 def is_dataset(path: str | os.PathLike) -> bool:
     return (Path(path) / MANIFEST).is_file()
+
+
+def read_manifest_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise SrftError(Problem(f"cannot read: {exc.strerror}", file=str(path))) from None
 
 
 def _now() -> datetime:
@@ -70,9 +81,12 @@ class Dataset:
             what = "does not exist" if not path.exists() else f"is not an srft dataset (no {MANIFEST})"
             raise SrftError(Problem(what, file=str(path)))
         try:
-            manifest = parse_record(manifest_path.read_bytes(), Manifest)
+            manifest = parse_record(read_manifest_bytes(manifest_path), Manifest)
         except SrftError as exc:
             raise SrftError([p.located(str(manifest_path)) for p in exc.problems]) from None
+        problems = path_problems(path, [f.path for f in manifest.files], str(manifest_path))
+        if problems:
+            raise SrftError(problems)
         return cls(path, manifest)
 
     @property
@@ -200,27 +214,24 @@ class DatasetWriter:
                  storage: str | None = None, compression: str | None = None,
                  trajectories_per_file: int = 10_000, verdicts_per_file: int = 1_000_000,
                  description: str | None = None, license: str | None = None,
-                 known_steps: dict[str, int] | None = None):
+                 known_steps: dict[str, int] | None = None,
+                 verdict_keys: set[tuple[str, int, str]] | None = None):
         """``storage``: of the files written (default: an appended dataset's own, else parquet).
         ``known_steps``: append mode, the step count of each trajectory the caller knows the dataset holds
-        (saves re-reading every trajectory to check verdicts, e.g. on each batch of a long labeling run)."""
+        (saves re-reading every trajectory to check verdicts, e.g. on each batch of a long labeling run).
+        ``verdict_keys``: append mode, every (trajectory, step, annotator) key the verdicts added may collide
+        with, kept up to date by the caller across writers (a commit then costs O(batch), not O(dataset))."""
         if storage not in (None, *STORAGES):
             raise SrftError(f"storage must be one of {', '.join(STORAGES)}, not {storage!r}")
         self.final = Path(path)
         self.mode = mode
         self.base: Dataset | None = None
-        if is_dataset(self.final):
-            if mode == "create":
-                raise SrftError(Problem("a dataset already exists here (use append or overwrite)",
-                                        file=str(self.final)))
-            if mode == "append":
-                self.base = Dataset.open(self.final)
-        elif self.final.exists() and any(self.final.iterdir()):
-            raise SrftError(Problem("exists and is not an srft dataset; refusing to write into it",
-                                    file=str(self.final)))
-        # New datasets and overwrites are built beside the target and renamed into place at the end.
-        self.root = self.final if self.base else self.final.with_name(f".{self.final.name}.tmp-{uuid.uuid4().hex[:8]}")
-        self.root.mkdir(parents=True, exist_ok=True)
+        self._locks = ExitStack()
+        try:
+            self._open_target(mode)
+        except BaseException:
+            self._locks.close()
+            raise
         old = self.base.manifest if self.base else None
         self.manifest = Manifest(
             format_version=FORMAT_VERSION, name=name or (old.name if old else self.final.name),
@@ -233,10 +244,38 @@ class DatasetWriter:
         self._traj = _PartWriter(self.root, "trajectories", storage, compression, trajectories_per_file)
         self._verd = _PartWriter(self.root, "verdicts", storage, compression, verdicts_per_file)
         self._steps: dict[str, int] | None = dict(known_steps) if known_steps is not None and self.base else None
-        self._verdict_keys: set[tuple[str, int, str]] | None = None
+        self._verdict_keys: set[tuple[str, int, str]] | None = verdict_keys if self.base else None
         self.added = 0
         self.duplicates = 0
         self.verdicts_added = 0
+
+    def _open_target(self, mode: str) -> None:
+        """Lock the target, check it may be written, and choose where the files go."""
+        for name in (KIND_DIRS.values()):
+            refuse_link(self.final / name)
+        if is_dataset(self.final):
+            if mode == "create":
+                raise SrftError(Problem("a dataset already exists here (use append or overwrite)",
+                                        file=str(self.final)))
+            self._locks.enter_context(write_lock(self.final))
+            if mode == "append":
+                self.base = Dataset.open(self.final)
+        elif self.final.exists() and not self.final.is_dir():
+            raise SrftError(Problem("exists and is not a directory; refusing to write there", file=str(self.final)))
+        elif self.final.exists() and any(self.final.iterdir()):
+            raise SrftError(Problem("exists and is not an srft dataset; refusing to write into it",
+                                    file=str(self.final)))
+        remove_stale_temporaries(self.final)
+        # New datasets and overwrites are built beside the target and renamed into place at the end; the
+        # temporary directory is locked too, so that only a dead writer's leftovers count as stale.
+        self.root = self.final if self.base else self.final.with_name(f".{self.final.name}.tmp-{uuid.uuid4().hex[:8]}")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SrftError(Problem(f"cannot create the dataset directory: {exc.strerror}",
+                                    file=str(self.final))) from None
+        if self.root != self.final:
+            self._locks.enter_context(write_lock(self.root, wait=False))
 
     # -- what goes in
 
@@ -349,21 +388,31 @@ class DatasetWriter:
         self._verd.close()
         self.manifest.files = [*self.manifest.files, *self._traj.done, *self._verd.done]
         self.manifest.updated_at = _now()
-        write_manifest(self.root, self.manifest)
-        if self.root != self.final:
-            _swap_into_place(self.root, self.final)
-        else:
-            remove_unlisted(self.final, self.manifest)
+        from .redact import is_redacted, redact_manifest
+
+        if is_redacted(self.manifest):  # a redacted dataset is redacted throughout, its manifest too
+            redact_manifest(self.manifest)
+        if self.mode == "create" and is_dataset(self.final):
+            self.abort()
+            raise SrftError(Problem("another command created a dataset here while this one was writing; "
+                                    "nothing was replaced (run again to append)", file=str(self.final)))
+        with self._locks:
+            write_manifest(self.root, self.manifest)
+            if self.root != self.final:
+                _swap_into_place(self.root, self.final)
+            else:
+                remove_unlisted(self.final, self.manifest)
         return self.manifest
 
     def abort(self) -> None:
-        self._traj.abort()
-        self._verd.abort()
-        if self.root != self.final:
-            shutil.rmtree(self.root, ignore_errors=True)
-        else:
-            for data_file in [*self._traj.done, *self._verd.done]:
-                (self.root / data_file.path).unlink(missing_ok=True)
+        with self._locks:
+            self._traj.abort()
+            self._verd.abort()
+            if self.root != self.final:
+                shutil.rmtree(self.root, ignore_errors=True)
+            else:
+                for data_file in [*self._traj.done, *self._verd.done]:
+                    (self.root / data_file.path).unlink(missing_ok=True)
 
     def __enter__(self) -> "DatasetWriter":
         return self
@@ -392,9 +441,58 @@ def remove_unlisted(root: Path, manifest: Manifest) -> None:
     """Delete data files a crashed write left behind (anything in the data folders the manifest omits)."""
     listed = {f.path for f in manifest.files}
     for folder in KIND_DIRS.values():
+        refuse_link(root / folder)
         for path in (root / folder).glob("*") if (root / folder).is_dir() else []:
-            if path.relative_to(root).as_posix() not in listed:
+            if path.relative_to(root).as_posix() not in listed and (path.is_file() or path.is_symlink()):
                 path.unlink()
+
+
+def remove_stale_temporaries(final: Path) -> None:
+    """Remove the ``.NAME.tmp-*`` and ``.NAME.old-*`` directories that killed writers left beside ``final``
+    (a directory whose lock a live writer holds is left alone)."""
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    for pattern in (f".{final.name}.tmp-*", f".{final.name}.old-*"):
+        for stale in parent.glob(pattern):
+            if stale.is_symlink() or not stale.is_dir():
+                continue
+            fd = try_lock(stale / LOCK_FILE) if (stale / LOCK_FILE).exists() else None
+            if (stale / LOCK_FILE).exists() and fd is None:
+                continue  # a live writer's
+            shutil.rmtree(stale, ignore_errors=True)
+            if fd is not None:
+                os.close(fd)
+
+
+def drop_verdicts(path: str | os.PathLike, keys: set[tuple[str, int, str]]) -> int:
+    """Remove the sidecar verdicts with these (trajectory, step, annotator) keys, rewriting the part files that
+    hold them; returns how many were removed."""
+    with write_lock(path):
+        dataset = Dataset.open(path)
+        files, dropped = [], 0
+        for entry in dataset.manifest.files:
+            if entry.kind != "verdicts":
+                files.append(entry)
+                continue
+            records = list(read_records(dataset.path / entry.path, VerdictRecord))
+            kept = [r for r in records if (r.trajectory, r.step, r.annotator) not in keys]
+            if len(kept) == len(records):
+                files.append(entry)
+                continue
+            dropped += len(records) - len(kept)
+            part = _PartWriter(dataset.path, "verdicts", entry.storage, None, len(kept) + 1)
+            for record in kept:
+                part.write(record)
+            part.close()
+            files += part.done
+        if dropped:
+            manifest = dataset.manifest
+            manifest.counts.verdicts -= dropped
+            manifest.files, manifest.updated_at = files, _now()
+            write_manifest(dataset.path, manifest)
+            remove_unlisted(dataset.path, manifest)
+    return dropped
 
 
 def copy_dataset(src: str | os.PathLike, dst: str | os.PathLike, *, storage: str = "parquet",

@@ -14,12 +14,22 @@ _POSITION = re.compile(r"^(?P<reason>.*?):? (?:at )?line (?P<line>\d+) column (?
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with one record, located as ``file:line: path: message``."""
+    """One thing wrong with one record, located as ``file:line: path: message``.
+
+    A message may quote the bad input, so its secrets are replaced (:mod:`.secrets`): what srft prints or
+    writes about a record (stderr, ``conversion-errors.jsonl``, ``verify --json``) never repeats a key."""
 
     message: str
     path: str = ""
     file: str | None = None
     line: int | None = None
+
+    def __post_init__(self) -> None:
+        from collections import Counter
+
+        from .secrets import redact_text
+
+        object.__setattr__(self, "message", redact_text(self.message, Counter()))
 
     def located(self, file: str | None = None, line: int | None = None) -> "Problem":
         return Problem(self.message, self.path, file if file is not None else self.file,

@@ -5,18 +5,23 @@ The predicate is a DuckDB ``WHERE`` clause over :data:`FILTER_VIEW`: the columns
 per-trajectory verdict columns: ``annotators`` (ids that labelled it), ``n_labeled_steps``,
 ``n_rejected_steps`` and ``reject_rate`` (under the default verdict policy). The other views (``steps``,
 ``verdicts``, ``messages``...) can be used in subqueries: ``id IN (SELECT trajectory_id FROM steps WHERE ...)``.
+
+The predicate may come from someone else's script, so it must be one expression (no ``;``, no parenthesis
+closed that it did not open, no comment), and it runs on a locked-down connection that reads only the dataset
+(:func:`srft_format.query.lock_down`).
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import duckdb
 
 from .dataset import Dataset
 from .errors import Problem, SrftError
 from .models import Manifest
-from .query import open_views
+from .query import lock_down, open_views
 from .subset import derived_writer, route
 
 FILTER_VIEW = "filterable"
@@ -43,10 +48,31 @@ LEFT JOIN labelled_by b ON b.dataset = t.dataset AND b.trajectory_id = t.id
 """
 
 
+def check_expression(where: str) -> None:
+    """Refuse a predicate that is not one SQL expression (a stacked statement, an escape from its brackets)."""
+    tokens = duckdb.tokenize(where)
+    depth = 0
+    for i, (position, kind) in enumerate(tokens):
+        if kind == duckdb.token_type.comment:
+            raise SrftError(Problem("must be one SQL expression: comments are not allowed", "--where"))
+        if kind != duckdb.token_type.operator:
+            continue
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(where)
+        for offset, char in enumerate(where[position:end]):
+            depth += {"(": 1, ")": -1}.get(char, 0)
+            if char == ";" or depth < 0:
+                raise SrftError(Problem(f"must be one SQL expression: unexpected {char!r} at character "
+                                        f"{position + offset + 1}", "--where"))
+    if depth:
+        raise SrftError(Problem("must be one SQL expression: a '(' is not closed", "--where"))
+
+
 def select_ids(path: str | os.PathLike, where: str) -> set[str]:
     """Ids of the trajectories of the dataset at ``path`` for which ``where`` is true."""
+    check_expression(where)
     con = open_views([path])
     con.execute(_FILTER_VIEW_SQL)
+    lock_down(con, [Path(path)])
     try:
         rows = con.execute(f"SELECT id FROM {FILTER_VIEW} WHERE ({where})").fetchall()
     except duckdb.Error as exc:

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from . import arrow
 from .errors import Problem, SrftError
-from .jsonl import iter_lines, open_input, open_output
+from .jsonl import DECOMPRESSION_ERRORS, iter_lines, open_input, open_output
 from .models import Model, Trajectory
 from .records import dump_record, load_object, load_record, parse_record
 from .validate import check_trajectory, check_trajectory_object
@@ -48,8 +48,11 @@ def iter_raw(path: str | os.PathLike) -> Iterator[tuple[int, bytes | dict[str, A
     if storage == "jsonl":
         yield from iter_lines(path)
     elif storage == "json":
-        with open_input(path) as stream:
-            data = stream.read()
+        try:
+            with open_input(path) as stream:
+                data = stream.read()
+        except DECOMPRESSION_ERRORS as exc:
+            raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
         try:
             doc = orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -194,6 +197,7 @@ class ParquetRecordWriter:
     def close(self) -> None:
         self._flush()
         self._writer.close()
+        fsync_file(self._tmp)
         os.replace(self._tmp, self.path)
 
     def abort(self) -> None:
@@ -205,3 +209,12 @@ class ParquetRecordWriter:
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
         self.abort() if exc_type else self.close()
+
+
+def fsync_file(path: str | os.PathLike) -> None:
+    """Force a written file's bytes to disk (before a manifest that lists it is written)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -6,6 +6,7 @@ import gzip
 import io
 import os
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import BinaryIO
 import zstandard
 
 from .errors import Problem, SrftError
+
+DECOMPRESSION_ERRORS = (OSError, EOFError, zlib.error, zstandard.ZstdError)
+"""What reading a corrupt ``.gz`` / ``.zst`` file (or a failing disk) raises."""
 
 
 def compression_of(path: str | os.PathLike) -> str | None:
@@ -61,7 +65,7 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     with open_input(path) as stream:
         try:
             yield from numbered_lines(stream)
-        except (OSError, EOFError, zstandard.ZstdError) as exc:
+        except DECOMPRESSION_ERRORS as exc:
             raise SrftError(Problem(f"cannot decompress: {exc}", file=name)) from None
 
 
@@ -69,9 +73,17 @@ def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
 def open_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Write ``path`` atomically: bytes go to a temporary sibling that is renamed into place on success."""
     target = Path(path)
+    if target.exists() and not target.is_file():
+        raise SrftError(Problem("exists and is not a regular file; srft writes a new file and renames it into "
+                                "place, so give a file path", file=str(target)))
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     try:
-        with open(tmp, "wb") as raw:
+        # never through a link planted at the temporary name
+        raw = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644), "wb")
+    except OSError as exc:
+        raise SrftError(Problem(f"cannot write here: {exc.strerror}", file=str(target))) from None
+    try:
+        with raw:
             kind = compression_of(target)
             if kind == "gzip":
                 with gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as stream:

@@ -53,11 +53,12 @@ def sql_text(name: str) -> str:
 
 
 def open_views(datasets: Sequence[str | os.PathLike], *, policy: TrainingPolicy | None = None,
-               con: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+               con: duckdb.DuckDBPyConnection | None = None, safe: bool = False) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the srft views over ``datasets`` (a ``dataset`` column tells them apart).
 
     ``policy`` chooses how verdicts resolve (``effective_verdicts``) and which steps train
     (``training_signal.weight``); the default is ``TrainingPolicy()``. :func:`set_policy` changes it later.
+    ``safe``: :func:`lock_down` the connection once the views exist, for SQL that srft did not write.
     """
     if not datasets:
         raise SrftError("no dataset given")
@@ -72,7 +73,20 @@ def open_views(datasets: Sequence[str | os.PathLike], *, policy: TrainingPolicy 
         set_policy(con, policy or TrainingPolicy())
         for file in VIEW_FILES:
             con.execute(sql_text(file))
+    if safe:
+        lock_down(con, [ds.path for ds in opened])
     return con
+
+
+def lock_down(con: duckdb.DuckDBPyConnection, folders: Sequence[Path]) -> None:
+    """Let ``con`` read only files under ``folders`` (the datasets): no other file, no network, no extension
+    download, no ``COPY``/``ATTACH`` elsewhere, and no setting can be changed back (the DuckDB sandbox)."""
+    allowed = sorted({os.path.join(p, "") for f in folders for p in (os.path.abspath(f), os.path.realpath(f))})
+    con.execute("SET allowed_directories = " + "[" + ", ".join(_literal(d) for d in allowed) + "]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 @contextmanager

@@ -36,8 +36,16 @@ def parse_version(value: Any) -> tuple[int, int]:
     raise SrftError(Problem(f"expected 'MAJOR.MINOR', got {value!r}", "format_version"))
 
 
+def json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type: object, array, string, number, boolean or null."""
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+    return names.get(type(value), "number")
+
+
 def upgrade(record: dict[str, Any]) -> dict[str, Any]:
     """Bring a record of any readable version to the current major version."""
+    if not isinstance(record, dict):
+        raise SrftError(Problem(f"expected a JSON object, got {json_type(record)}"))
     if "format_version" not in record:
         raise SrftError(Problem("required field is missing", "format_version"))
     major, _ = parse_version(record["format_version"])
@@ -64,7 +72,7 @@ def parse_record(raw: bytes, model: type[M]) -> M:
     except orjson.JSONDecodeError:
         raise SrftError(Problem(json_error(raw))) from None
     if not isinstance(obj, dict):
-        raise SrftError(Problem(f"expected a JSON object, got {type(obj).__name__}"))
+        raise SrftError(Problem(f"expected a JSON object, got {json_type(obj)}"))
     return load_record(obj, model, first)
 
 

@@ -131,6 +131,19 @@ def is_redacted(manifest: Manifest) -> bool:
     return isinstance(marker, dict) and marker.get("complete") is True
 
 
+def redact_manifest(manifest: Manifest) -> Counter[str]:
+    """Replace secrets in the free text of a redacted dataset's manifest (name, description, sources,
+    annotators, ``extra``): a token in a source's version string must not survive a complete pass."""
+    redactor = Redactor()
+    manifest.name = redactor.text(manifest.name)
+    if manifest.description:
+        manifest.description = redactor.text(manifest.description)
+    manifest.sources = [redactor.model(s) for s in manifest.sources]
+    manifest.annotators = [redactor.model(a) for a in manifest.annotators]
+    manifest.extra = {k: v if k == MARKER else redactor.value(v, k) for k, v in manifest.extra.items()}
+    return redactor.counts
+
+
 def redact_dataset(path: str | os.PathLike, out: str | os.PathLike, *, storage: str | None = None,
                    overwrite: bool = False) -> tuple[Manifest, Counter[str]]:
     """Write a redacted copy of the dataset at ``path`` to ``out``; returns its manifest and the counts."""

@@ -93,7 +93,7 @@ PATTERNS: tuple[SecretPattern, ...] = (
     _p("openai-key", r"\bsk-(?:proj-|svcacct-|admin-|None-)?" + _HAS_DIGIT + r"[A-Za-z0-9_-]{20,}" + _END, ("sk-",)),
     _p("stripe-key", r"\b[sr]k_(?:live|test)_[A-Za-z0-9]{16,}\b", ("k_live_", "k_test_")),
     _p("aws-access-key", r"\b(?:" + "|".join(_AWS_PREFIXES) + r")[0-9A-Z]{16}\b", _AWS_PREFIXES),
-    _p("aws-secret-key", r"(?i)aws_?secret_?access_?key[\"']?\s*[:=]\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})"
+    _p("aws-secret-key", r"(?i)aws_?secret_?access_?key[\"']?(?:\s*[:=]|\s)\s*[\"']?(?P<secret>[A-Za-z0-9/+=]{40})"
                          r"(?![A-Za-z0-9/+=])", ("secret",)),
     _p("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b",
        ("ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_")),

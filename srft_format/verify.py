@@ -4,6 +4,7 @@
 
 - each listed file exists, with the manifest's size and SHA-256;
 - files in the dataset directory that the manifest does not list (a partial copy, a stray temporary file);
+- manifest entries that break the path rule (:mod:`.paths`: absolute, ``..``, through a symbolic link);
 - schema and cross-reference checks of every record (as ``srft validate``), including sidecar verdicts that
   point at missing trajectories or steps or at undeclared annotators, and duplicate ids;
 - the manifest's record counts against the files.
@@ -18,9 +19,11 @@ from typing import Any
 from .check import Checker
 from .dataset import MANIFEST, Dataset, file_sha256
 from .errors import Problem, SrftError
+from .paths import CACHE_DIR, ERROR_REPORT, LOCK_FILE
 
-ALLOWED_EXTRA_FILES = frozenset({"README.md", ".gitattributes"})
-"""Files a dataset directory may hold besides its manifest and listed data: the dataset card, Hub metadata."""
+ALLOWED_EXTRA_FILES = frozenset({"README.md", ".gitattributes", ERROR_REPORT, LOCK_FILE})
+"""Files a dataset directory may hold besides its manifest and listed data: the dataset card, Hub metadata,
+srft's conversion error report and writer lock (and anything under its cache folder, ``.srft-cache/``)."""
 
 
 @dataclass
@@ -78,7 +81,7 @@ def _unlisted_files(dataset: Dataset) -> list[Problem]:
     problems = []
     for file in sorted(p for p in dataset.path.rglob("*") if p.is_file()):
         relative = file.relative_to(dataset.path).as_posix()
-        if relative not in listed:
+        if relative not in listed and not relative.startswith(CACHE_DIR + "/"):
             problems.append(Problem("not listed in manifest.json (left over from an interrupted write or copy?)",
                                     file=str(file)))
     return problems

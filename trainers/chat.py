@@ -26,6 +26,8 @@ from srft_format.errors import Problem, SrftError
 from srft_format.models import ImagePart, Message, Role, ToolCall, Trajectory
 
 TOOL_CALL_MODES = ("auto", "native", "text")
+MAX_RENDERED_CHARS = 64 * 1024 * 1024
+"""A template's rendered text, or a string it builds with ``*``, may not be longer (a hostile template)."""
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 _PROBE_CALL = "srft_probe_function"
@@ -40,10 +42,20 @@ class ChatTemplate:
     def __init__(self, source: str, variables: dict[str, Any] | None = None):
         from transformers.utils.chat_template_utils import _compile_jinja_template
 
+        from jinja2.exceptions import TemplateError
+
         self.source = source
         self.variables = dict(variables or {})
-        environment = _with_fast_dict_lookup(_compile_jinja_template(source).environment)
-        self._compiled = environment.from_string(source)
+        try:
+            # transformers' sandboxed environment, taken from an empty template: compiling the source there
+            # first would fold constants (``'x' * 10**10``) outside the limits set here
+            environment = _with_fast_dict_lookup(_compile_jinja_template("").environment)
+            self._compiled = environment.from_string(source)
+        except (TemplateError, RecursionError) as exc:
+            line = getattr(exc, "lineno", None)
+            raise SrftError(Problem(f"the chat template does not compile: {exc}", line=line,
+                                    file="chat template")) from None
+        self._compiled.root_render_func = _size_limited(self._compiled.root_render_func)
 
     @classmethod
     def for_tokenizer(cls, tokenizer: Any, chat_template: str | None = None) -> ChatTemplate:
@@ -93,8 +105,51 @@ def _refusals(where: str) -> Iterator[None]:
 
     try:
         yield
-    except (TemplateError, TypeError, ValueError, KeyError, IndexError) as exc:
+    except (TemplateError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         raise SrftError(Problem(f"the chat template refused the conversation: {exc}", path=where)) from None
+    except RecursionError:
+        raise SrftError(Problem("the chat template recurses without end", path=where)) from None
+    except MemoryError:
+        raise SrftError(Problem("the chat template needs more memory than there is", path=where)) from None
+
+
+def _too_long(what: str) -> Exception:
+    from jinja2.exceptions import TemplateRuntimeError
+
+    return TemplateRuntimeError(f"{what} is longer than {MAX_RENDERED_CHARS} characters; refused")
+
+
+def _size_limited(render: Any) -> Any:
+    """A template's root render function that stops once its output passes :data:`MAX_RENDERED_CHARS`."""
+
+    def limited(context: Any) -> Iterator[str]:
+        total = 0
+        for chunk in render(context):
+            total += len(chunk)
+            if total > MAX_RENDERED_CHARS:
+                raise _too_long("the rendered text")
+            yield chunk
+
+    return limited
+
+
+def _limited_binop(environment: Any) -> Any:
+    """The sandbox's ``*`` and ``**``, refusing results beyond the size limit (``'x' * 10**10``)."""
+    from jinja2.exceptions import TemplateRuntimeError
+
+    call_binop = environment.call_binop
+
+    def binop(context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and right > 4096 and isinstance(left, int) and abs(left) > 1:
+            raise TemplateRuntimeError("a power with an exponent over 4096 is refused")
+        if operator == "*":
+            size, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
+            if isinstance(size, (str, list, tuple)) and isinstance(times, int) \
+                    and len(size) * times > MAX_RENDERED_CHARS:
+                raise _too_long("a repeated string or list")
+        return call_binop(context, operator, left, right)
+
+    return binop
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -118,6 +173,8 @@ def _with_fast_dict_lookup(environment: Any) -> Any:
         return sandboxed(obj, attribute)
 
     fast.getattr = getattr
+    fast.intercepted_binops = frozenset({"*", "**"})
+    fast.call_binop = _limited_binop(fast)
     return fast
 
 
