@@ -65,10 +65,13 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
         inputs.append((sent, marks))
     steps = steps_for(messages)
     by_output = {step.output: step for step in steps}
+    first_at: dict[str, int] = {}
+    for i, message in enumerate(messages):
+        first_at.setdefault(message.model_dump_json(), i)
     usage = Usage()
     for call, output, (sent, marks) in zip(calls, outputs, inputs):
         step = by_output[output]
-        step.input = input_items(messages, [_known(m, messages[:output]) for m in sent], output)
+        step.input = input_items(messages, [_known(m, messages, first_at, ids, output) for m in sent], output)
         step.usage = _usage(call)
         step.started_at = _time(call.get("timestamp"))
         step.extra = _call_extra(call, marks, calls[0])
@@ -129,15 +132,15 @@ def _first_new(sent: list[Message], messages: list[Message]) -> int:
     return next((i + 1 for i in range(len(sent) - 1, -1, -1) if _turn(sent[i]) == previous), known)
 
 
-def _known(message: Message, before: list[Message]) -> Message:
-    """The trajectory's message when ``message`` is exactly one of them (ids resolved), else ``message``."""
-    for candidate in before:
-        if candidate.role is Role.tool and message.role is Role.tool:
-            if candidate.model_copy(update={"tool_call_id": message.tool_call_id}) == message:
-                return candidate
-        elif candidate == message:
-            return candidate
-    return message
+def _known(message: Message, messages: list[Message], first_at: dict[str, int], ids: CallIds,
+           output: int) -> Message:
+    """The trajectory's message before ``output`` when ``message`` is exactly it (a tool result's call id
+    resolved as the trajectory names it), else ``message`` itself (inline in the step's input)."""
+    if message.role is Role.tool:
+        message = message.model_copy(update={"tool_call_id": ids.resolve(message.tool_call_id)
+                                             or message.tool_call_id})
+    index = first_at.get(message.model_dump_json())
+    return messages[index] if index is not None and index < output else message
 
 
 def _response_message(call: dict[str, Any], path: str) -> Message:

@@ -262,14 +262,14 @@ class _RunBuilder:
         current: Step | None = None
         exit_at = self._scaffold_exit()
         for h, item in enumerate(self.history):
+            self.requery_sigs = ()
+            for k in requeries.get(h, ()):
+                self._requery(k, h)
             if h == exit_at:
                 self.scaffold_exit = {"history": self.history[h:]}
                 if paired.get(h) is not None:
                     self.scaffold_exit["step"] = self.steps_src[paired[h]]
                 break
-            self.requery_sigs = ()
-            for k in requeries.get(h, ()):
-                self._requery(k, h)
             index = self._add(self._message(item, f"{self.prefix}history[{h}]"))
             demo = self.demo or bool(item.get("is_demo"))
             if self.messages[index].role is Role.assistant:

@@ -442,3 +442,18 @@ def test_a_mixed_folder_that_fails_names_the_file_and_suggests_skip(corpus: Path
     run = srft("convert", tmp_path, "-o", tmp_path / "ds")
     assert run.code == 1 and "b.json: this looks like a Moatless Tools trajectory" in run.stderr
     assert "--on-error skip" in run.stderr
+
+
+def test_inputs_are_read_once(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A predictions file gives its patches and is refused from that one read; every other file is read once."""
+    reads: list[str] = []
+    real = conversion.iter_records
+
+    def counted(source):
+        reads.append(source.name)
+        return real(source)
+
+    monkeypatch.setattr(conversion, "iter_records", counted)
+    summary = convert_paths([str(corpus / "swe-agent")], tmp_path / "ds")
+    assert sorted(reads) == sorted(set(reads)) and len(reads) == summary.files == 10
+    assert any(name.endswith("all_preds.jsonl") for name, _ in summary.refused)
