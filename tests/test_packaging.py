@@ -20,7 +20,8 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for expected in ("srft_format/models.py", "srft_format/converters/base.py", "srft_format/cli/main.py",
                      "srft_format/trainers/loading.py", "srft_format/annotators/__init__.py",
-                     "srft_format/spec/README.md", "srft_format/spec/v1_0/trajectory.schema.json"):
+                     "srft_format/spec/README.md", "srft_format/spec/v1_0/trajectory.schema.json",
+                     "srft_format/spec/v1_1/trajectory.schema.json"):
         assert expected in names, expected
     assert not any(n.startswith(("tests/", "converters/", "cli/")) for n in names)
 
@@ -35,7 +36,7 @@ def test_wheel_installs_and_runs_in_a_fresh_venv(tmp_path):
                               cwd=tmp_path)
 
     schema_file = srft("schema", "trajectory", "--path").stdout.strip()
-    assert schema_file.startswith(str(venv)) and schema_file.endswith("srft_format/spec/v1_0/trajectory.schema.json")
+    assert schema_file.startswith(str(venv)) and schema_file.endswith("srft_format/spec/v1_1/trajectory.schema.json")
     for args in (("validate", record), ("validate", "--schema-only", record)):
         run = srft(*args)
         assert run.returncode == 0, run.stderr
