@@ -14,7 +14,6 @@ from typing import Any
 
 from srft_format.dataset import Dataset
 from srft_format.errors import Problem, SrftError
-from srft_format.ids import sha256_hex
 from srft_format.models import Step, Trajectory
 from srft_format.policy import TrainingPolicy, trained_steps
 
@@ -74,35 +73,28 @@ class DataSummary:
 
 
 def mask_trajectory(dataset: Dataset, traj: Trajectory, tokenizer: Any, weights: list[float],
-                    **mask_options: Any) -> list[Any]:
+                    options: masks.MaskOptions) -> list[Any]:
     """The examples of :func:`srft_format.trainers.masks.build_examples` that train at least one token;
     a refusal names the dataset as well as the trajectory and step."""
     try:
-        return [e for e in masks.build_examples(traj, tokenizer, weights, **mask_options) if e.trained_tokens]
+        return [e for e in masks.build_examples(traj, tokenizer, weights, options) if e.trained_tokens]
     except SrftError as exc:
         raise SrftError([Problem(p.message, p.path, p.file or str(dataset.path), p.line)
                          for p in exc.problems]) from None
 
 
-def recorded_mask_options(options: dict[str, Any]) -> dict[str, Any]:
-    """Mask options as a run or an export records them: a custom chat template by its sha256."""
-    template = options.get("chat_template")
-    return {**options, "chat_template": template and sha256_hex(template.encode())}
-
-
 def build_examples(dataset: Dataset, tokenizer: Any, policy: TrainingPolicy,
-                   **mask_options: Any) -> tuple[list[Any], DataSummary]:
+                   options: masks.MaskOptions) -> tuple[list[Any], DataSummary]:
     """Masked examples of every trajectory with a trained step, and the summary of what they train.
 
-    ``mask_options`` go to :func:`srft_format.trainers.masks.build_examples` (``max_length``,
-    ``train_on_eos``, ``tool_calls``, ``chat_template``, ``use_recorded_tokens``, ``history``). Examples left
-    with no trained token (truncation cut every trained step) are dropped; the summary shows them as
+    ``options`` go to :func:`srft_format.trainers.masks.build_examples`. Examples left with no trained token
+    (truncation cut every trained step) are dropped; the summary shows them as
     ``trained_steps - trained_steps_in_examples``.
     """
     summary = DataSummary()
     examples = []
     for traj, weights in weighted_trajectories(dataset, policy):
-        masked = mask_trajectory(dataset, traj, tokenizer, weights, **mask_options) if any(weights) else []
+        masked = mask_trajectory(dataset, traj, tokenizer, weights, options) if any(weights) else []
         summary.add(traj, weights, masked)
         examples += masked
     return examples, summary
