@@ -8,8 +8,8 @@ input) becomes ``step.input`` where it differs from the chat before the step (la
 out; history processors rewrite old observations), converted as the history is so that equal messages are
 stored as runs of the chat. The 1.0 ``messages`` (the history after a step) is dropped when it equals the
 history it was built from; when a history processor rewrote some items, ``step.extra.messages_edits`` keeps
-those items by position; else it is kept verbatim. 0.x ``state`` is taken before the action (``extra.state_before``), 1.x after it
-(``extra.state_after``).
+those items by position; else it is kept verbatim. 0.x ``state`` is taken before the action
+(``extra.state_before``), 1.x after it (``extra.state_after``).
 """
 
 from __future__ import annotations

@@ -116,3 +116,21 @@ def test_exports_write_one_row_per_context(run, tmp_path) -> None:
     (final,) = export_rows(dataset, "axolotl", policy, ExportSummary("axolotl"), mask_options=MaskOptions(
         context="final"))
     assert len(final["messages"]) == len(traj.messages) and sum(m["training"] for m in final["messages"]) == 15
+
+
+def test_stats_count_the_recorded_inputs_and_their_overhead(run, srft, tmp_path) -> None:
+    from srft_format.dataset import write_dataset
+    from srft_format.trainers.data import message_chars
+
+    traj, _ = run
+    write_dataset(tmp_path / "ds", [traj])
+    result = srft("stats", tmp_path / "ds", "--format", "json")
+    assert result.code == 0, result.stderr
+    sft = orjson.loads(result.stdout)["recorded_inputs"][0]
+    chars = [message_chars(m) for m in traj.messages]
+    starts, stops = [0, 5, 12], [traj.steps[5].output, traj.steps[12].output, len(traj.messages)]
+    recorded = sum(sum(map(message_chars, step_input(traj.messages, traj.steps[k])))
+                   + sum(chars[traj.steps[k].output:stop]) for k, stop in zip(starts, stops))
+    assert sft == {"policy": "sft", "trained_steps": 15, "recorded_input_steps": 11, "examples_final": 1,
+                   "examples_recorded": 3, "chars_final": sum(chars), "chars_recorded": recorded,
+                   "overhead": recorded / sum(chars)}

@@ -20,8 +20,8 @@ axolotl   ``type: chat_template`` rows: ``{"messages": [...], "tools": [...]}``,
 
 trl       pre-tokenised rows ``{"input_ids", "attention_mask", "labels"}`` (``-100``: no loss) for one
           tokenizer, from :func:`~srft_format.trainers.masks.build_examples` (one row per example: more than
-          one per trajectory with ``history="split"`` or several contexts); TRL's ``SFTTrainer`` uses the ``labels`` column
-          as is (also axolotl's "custom pre-tokenized" format).
+          one per trajectory with ``history="split"`` or several contexts); TRL's ``SFTTrainer`` uses the
+          ``labels`` column as is (also axolotl's "custom pre-tokenized" format).
 sharegpt  ``{"conversations": [{"from", "value"}], "tools": "<JSON>"}``, ``from`` in system / human /
           gpt / observation (tool results); each ``gpt`` turn carries the boolean ``train`` (axolotl:
           ``message_property_mappings: {role: from, content: value}``, ``message_field_training: train``,
@@ -35,8 +35,8 @@ The flags are 0/1 in every target, so a ``--soft`` policy cannot be exported (it
 Assistant messages that are no step's output (not policy output) are never trained. With
 ``context="recorded"`` (the default) a trajectory whose steps were sent different inputs (``Step.input``) gives
 one row per context that trains a step, its messages the input that step saw
-(:mod:`~srft_format.trainers.context`); without recorded inputs, one row as with ``context="final"``. OpenAI's format has no
-reasoning field: reasoning is dropped there and counted in the summary. Every row is checked against the
+(:mod:`~srft_format.trainers.context`); without recorded inputs, one row as with ``context="final"``. OpenAI's
+format has no reasoning field: reasoning is dropped there and counted in the summary. Every row is checked against the
 target's documented fields (:data:`SCHEMAS` plus :func:`check_row`) before it is written.
 """
 
