@@ -134,3 +134,19 @@ def test_stats_count_the_recorded_inputs_and_their_overhead(run, srft, tmp_path)
     assert sft == {"policy": "sft", "trained_steps": 15, "recorded_input_steps": 11, "examples_final": 1,
                    "examples_recorded": 3, "chars_final": sum(chars), "chars_recorded": recorded,
                    "overhead": recorded / sum(chars)}
+
+
+@pytest.mark.slow
+def test_srft_masks_shows_one_example_per_context(run, srft, tmp_path) -> None:
+    from srft_format.dataset import write_dataset
+    from srft_format.trainers.loading import bundled_smollm2
+
+    traj, _ = run
+    write_dataset(tmp_path / "ds", [traj])
+    shown = {}
+    for context in ("recorded", "final"):
+        result = srft("masks", tmp_path / "ds", "--tokenizer", bundled_smollm2(), "--policy", "sft",
+                      "--counts-only", "--context", context)
+        assert result.code == 0, result.stderr
+        shown[context] = [line for line in result.stdout.splitlines() if "─ example " in line]
+    assert len(shown["recorded"]) == 3 and "example 3 of 3" in shown["recorded"][-1] and shown["final"] == []
