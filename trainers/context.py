@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from srft_format.errors import SrftError
 from srft_format.models import Message, Step, Trajectory
 
 CONTEXT_MODES = ("recorded", "final")
@@ -74,7 +75,7 @@ def contexts(traj: Trajectory, mode: str = "recorded") -> list[Context]:
     trajectory.
     """
     if mode not in CONTEXT_MODES:
-        raise ValueError(f"context must be one of {', '.join(CONTEXT_MODES)}, not {mode!r}")
+        raise SrftError(f"context must be one of {', '.join(CONTEXT_MODES)}, not {mode!r}")
     n = len(traj.steps)
     if mode == "final" or all(step.input is None for step in traj.steps):
         return [Context((), 0, len(traj.messages), tuple(range(n)))]

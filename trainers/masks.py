@@ -1,6 +1,8 @@
 """Exact token-level loss masks from per-step weights, for any chat template — or a loud refusal.
 
-The ids of an example are the whole conversation rendered by the chat template and tokenized once, exactly as
+The conversation of an example is the one its steps were sent: the whole trajectory, or with recorded inputs
+that diverge (format 1.1, ``context="recorded"``) one per context (:mod:`srft_format.trainers.context`). Its ids
+are that conversation rendered by the chat template and tokenized once, exactly as
 ``tokenizer.apply_chat_template(messages, tokenize=True)`` gives them. Each step's trained text is found by
 incremental prefix rendering, and checked, never assumed (spec/masks.md):
 
