@@ -137,16 +137,16 @@ def test_stats_count_the_recorded_inputs_and_their_overhead(run, srft, tmp_path)
 
 
 @pytest.mark.slow
-def test_srft_masks_shows_one_example_per_context(run, srft, tmp_path) -> None:
+def test_srft_masks_shows_one_example_per_context(run, tmp_path) -> None:
     from srft_format.dataset import write_dataset
     from srft_format.trainers.loading import bundled_smollm2
+    from test_masks_cli import masks
 
     traj, _ = run
     write_dataset(tmp_path / "ds", [traj])
     shown = {}
     for context in ("recorded", "final"):
-        result = srft("masks", tmp_path / "ds", "--tokenizer", bundled_smollm2(), "--policy", "sft",
-                      "--counts-only", "--context", context)
-        assert result.code == 0, result.stderr
-        shown[context] = [line for line in result.stdout.splitlines() if "─ example " in line]
+        out = masks(tmp_path / "ds", "--tokenizer", bundled_smollm2(), "--policy", "sft", "--counts-only",
+                    "--context", context)
+        shown[context] = [line for line in out.splitlines() if "─ example " in line]
     assert len(shown["recorded"]) == 3 and "example 3 of 3" in shown["recorded"][-1] and shown["final"] == []
