@@ -11,12 +11,16 @@ All three use the same tokenizer (default: SmolLM2-135M-Instruct's, from the bun
 (default: tests/templates/chatml_tools.jinja) and start from the same srft trajectories:
 
 - floor: convert the messages, render the whole conversation once, tokenize it once (no masks at all);
-- srft: ``build_example`` (prefix renders, verification, offsets, labels);
+- srft: ``build_examples`` with ``--context final`` (prefix renders, verification, offsets, labels);
 - naive: what several trainers do: render and tokenize the prompt and the turn of every step (on a sample of
   synthetic 50-step trajectories: it is slow).
 
-Times are CPU seconds of the process. Targets: srft <= 1.5x the floor, and >= 10x faster than the naive way on
-50-step trajectories. ``--chat-template tests/templates/chatml_generation.jinja`` measures the
+Last, the cost of training each step on the input it was sent (``--context recorded``: one example per context
+when recorded inputs diverge, spec/masks.md) against ``--context final`` (every step on the final chat), both
+``build_examples`` on the same trajectories.
+
+Times are CPU seconds of the process. Targets: srft <= 1.5x the floor, >= 10x faster than the naive way on
+50-step trajectories, and recorded <= 1.2x final when fewer than 10% of the steps diverge. ``--chat-template tests/templates/chatml_generation.jinja`` measures the
 ``{% generation %}`` fast path (the same template with generation blocks).
 """
 
@@ -34,7 +38,7 @@ from pathlib import Path
 from srft_format.converters.pipeline import convert_paths
 from srft_format.trainers.chat import ChatTemplate, to_chat
 from srft_format.trainers.loading import bundled_smollm2, load_tokenizer
-from srft_format.trainers.masks import build_example
+from srft_format.trainers.masks import MaskOptions, build_examples
 
 from srft_format.dataset import Dataset
 from srft_format.models import Trajectory
@@ -76,10 +80,11 @@ def floor(trajectories: list[Trajectory], tokenizer, template: ChatTemplate) -> 
     return tokens
 
 
-def srft(trajectories: list[Trajectory], tokenizer, template: ChatTemplate) -> int:
-    weights = [1.0] * max(len(traj.steps) for traj in trajectories)
-    return sum(len(build_example(traj, tokenizer, weights[:len(traj.steps)],
-                                 chat_template=template.source).input_ids) for traj in trajectories)
+def srft(trajectories: list[Trajectory], tokenizer, template: ChatTemplate, context: str = "final") -> int:
+    """``build_examples`` of every trajectory (every step trained): the tokens of all examples."""
+    options = MaskOptions(chat_template=template.source, context=context)
+    return sum(len(example.input_ids) for traj in trajectories
+               for example in build_examples(traj, tokenizer, [1.0] * len(traj.steps), options))
 
 
 def naive(trajectories: list[Trajectory], tokenizer, template: ChatTemplate) -> int:
@@ -133,9 +138,9 @@ def main() -> None:
     srft(trajectories[:2], tokenizer, template)  # warm the template caches and probes
     floor_s, tokens = timed(floor, trajectories, tokenizer, template)
     srft_s, srft_tokens = timed(srft, trajectories, tokenizer, template)
-    assert srft_tokens == tokens, "build_example and the floor disagree on the number of tokens"
+    assert srft_tokens == tokens, "build_examples and the floor disagree on the number of tokens"
     print(f"  floor (render + tokenize once)   {floor_s:8.2f} s  {tokens / floor_s:10,.0f} tokens/s")
-    print(f"  srft build_example               {srft_s:8.2f} s  {tokens / srft_s:10,.0f} tokens/s"
+    print(f"  srft build_examples (final)     {srft_s:8.2f} s  {tokens / srft_s:10,.0f} tokens/s"
           f"   {srft_s / floor_s:5.2f}x the floor (target <= 1.5x)")
 
     sample = synthetic_trajectories(args.naive, 50)
@@ -143,6 +148,15 @@ def main() -> None:
     sample_srft_s, _ = timed(srft, sample, tokenizer, template)
     print(f"  naive, {len(sample)} synthetic 50-step trajectories {naive_s:8.2f} s   srft on the same: "
           f"{sample_srft_s:.2f} s   srft is {naive_s / sample_srft_s:5.1f}x faster (target >= 10x)")
+
+    diverging = sum(step.input is not None for traj in trajectories for step in traj.steps)
+    recorded_s, recorded_tokens = timed(srft, trajectories, tokenizer, template, "recorded")
+    final_s = (srft_s + timed(srft, trajectories, tokenizer, template, "final")[0]) / 2  # before and after
+    print(f"  --context recorded               {recorded_s:8.2f} s  {recorded_tokens:,} tokens "
+          f"({recorded_tokens / tokens:.3f}x final's); {diverging / steps:.1%} of the steps were sent another "
+          f"context")
+    print(f"  recorded against final           {recorded_s / final_s:5.2f}x the time of final (mean of a run "
+          "before and one after; target <= 1.2x when fewer than 10% of the steps diverge)")
 
 
 if __name__ == "__main__":

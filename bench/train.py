@@ -37,7 +37,7 @@ from srft_format.models import (FORMAT_VERSION, Action, Annotator, Message, Outc
 from srft_format.policy import TrainingPolicy
 from srft_format.trainers.collate import Collator, as_row
 from srft_format.trainers.loading import load_model, load_tokenizer
-from srft_format.trainers.masks import build_example
+from srft_format.trainers.masks import MaskOptions, build_example
 from srft_format.trainers.tiny import write_tiny_model
 from srft_format.trainers.train import next_token_positions, weighted_nll
 
@@ -80,9 +80,9 @@ def batches(tokenizer, args):
     from transformers import DataCollatorForSeq2Seq
 
     trajs = [synthetic_trajectory(i, args.steps_per_trajectory) for i in range(args.batch_size)]
-    options = {"max_length": args.max_length}
-    sft = [build_example(t, tokenizer, TrainingPolicy("sft").step_weights(t), **options) for t in trajs]
-    srft = [build_example(t, tokenizer, TrainingPolicy("srft").step_weights(t), **options) for t in trajs]
+    options = MaskOptions(max_length=args.max_length)
+    sft = [build_example(t, tokenizer, TrainingPolicy("sft").step_weights(t), options) for t in trajs]
+    srft = [build_example(t, tokenizer, TrainingPolicy("srft").step_weights(t), options) for t in trajs]
     assert [e.input_ids for e in sft] == [e.input_ids for e in srft], "both sides must see the same tokens"
     hf = DataCollatorForSeq2Seq(tokenizer, padding=True, return_tensors="pt")
     sft_batch = hf([{"input_ids": e.input_ids, "attention_mask": [1] * len(e.input_ids), "labels": e.labels}

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import click
 
 from srft_format.trainers.export import TARGETS
+from srft_format.trainers.masks import MaskOptions
 
-from .options import MASK_DEFAULTS, mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
+from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
 
 
 @click.command()
@@ -47,10 +48,10 @@ def export(dataset: str, target: str, output: str, tokenizer: str | None, max_le
     from srft_format.trainers.loading import load_tokenizer
 
     policy = policy_from_options(**take_arguments(options, policy_from_options))
-    masks = mask_options_from(options)
-    if target != "trl" and (tokenizer or max_length or masks != MASK_DEFAULTS):
-        raise click.UsageError("--tokenizer, --max-length and the mask options apply to --to trl only")
+    masks = mask_options_from(options, max_length)
+    if target != "trl" and (tokenizer or replace(masks, context=MaskOptions.context) != MaskOptions()):
+        raise click.UsageError("--tokenizer, --max-length and the mask options but --context apply to "
+                               "--to trl only")
     summary = run_export(dataset, target, policy, output,
-                         tokenizer=load_tokenizer(tokenizer) if tokenizer else None,
-                         mask_options={**masks, "max_length": max_length} if target == "trl" else None)
+                         tokenizer=load_tokenizer(tokenizer) if tokenizer else None, mask_options=masks)
     click.echo(json.dumps({"output": output, **asdict(summary)}, indent=2))

@@ -41,13 +41,13 @@ def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, max_leng
     """
     ds = Dataset.open(dataset)
     policy = policy_from_options(**take_arguments(options, policy_from_options))
-    mask = mask_options_from(options)
+    mask = mask_options_from(options, max_length)
     traj = ds.trajectory(trajectory_id) if trajectory_id else next(iter(ds.trajectories()), None)
     if traj is None:
         raise click.UsageError(f"{dataset} holds no trajectories")
     weights = policy.step_weights(traj, ds.verdicts_by_trajectory().get(traj.id, ()))
     tokenizer = load_tokenizer(tokenizer_path)
-    examples = build_examples(traj, tokenizer, weights, max_length=max_length, **mask)
+    examples = build_examples(traj, tokenizer, weights, mask)
     console = Console()
     for number, example in enumerate(examples):
         if len(examples) > 1:
@@ -55,8 +55,8 @@ def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, max_leng
         if not counts_only:
             console.print(_coloured(example, tokenizer), end="\n\n")
     console.print(_counts(traj.id, policy.name, weights, examples))
-    if not mask["use_recorded_tokens"] and to_chat(
-            traj, ChatTemplate.for_tokenizer(tokenizer, mask["chat_template"]), mask["tool_calls"]).text_tool_calls:
+    if not mask.use_recorded_tokens and to_chat(
+            traj, ChatTemplate.for_tokenizer(tokenizer, mask.chat_template), mask.tool_calls).text_tool_calls:
         console.print("note: tool calls are written as text (<function=NAME><parameter=KEY>...): the "
                       "template cannot render them, or --tool-calls text asked so (spec/masks.md)",
                       style="yellow")

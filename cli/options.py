@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import fields
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ import click
 
 from srft_format.policy import POLICY_NAMES, Resolution, TrainingPolicy, VerdictPolicy
 from srft_format.trainers.chat import TOOL_CALL_MODES
-from srft_format.trainers.masks import HISTORY_MODES
+from srft_format.trainers.context import CONTEXT_MODES
+from srft_format.trainers.masks import HISTORY_MODES, MaskOptions
 
 _OPTIONS = [
     click.option("--policy", type=click.Choice(POLICY_NAMES), default="srft", show_default=True,
@@ -44,37 +46,41 @@ def policy_from_options(policy: str = "srft", annotators: tuple[str, ...] = (), 
     return TrainingPolicy(name=policy, verdicts=verdicts, unlabeled=unlabeled, soft=soft)
 
 
-_MASK_OPTIONS = [
+_MASK_OPTIONS = [  # the defaults are MaskOptions's
     click.option("--chat-template", type=click.Path(exists=True, dir_okay=False),
                  help="A Jinja chat template file to use instead of the tokenizer's."),
-    click.option("--tool-calls", type=click.Choice(TOOL_CALL_MODES), default="auto", show_default=True,
+    click.option("--tool-calls", type=click.Choice(TOOL_CALL_MODES), default=MaskOptions.tool_calls,
+                 show_default=True,
                  help="Tool calls: native, SWE-agent style text, or native when the template can (auto)."),
-    click.option("--train-on-eos/--no-train-on-eos", default=True, show_default=True,
+    click.option("--train-on-eos/--no-train-on-eos", default=MaskOptions.train_on_eos, show_default=True,
                  help="Train the end-of-turn token of trained steps."),
-    click.option("--history", type=click.Choice(HISTORY_MODES), default="refuse", show_default=True,
+    click.option("--history", type=click.Choice(HISTORY_MODES), default=MaskOptions.history, show_default=True,
                  help="Templates that rewrite earlier turns: refuse, or train such steps in separate examples."),
-    click.option("--recorded-tokens", is_flag=True,
+    click.option("--recorded-tokens", "use_recorded_tokens", is_flag=True,
+                 default=MaskOptions.use_recorded_tokens,
                  help="Use the token ids the policy recorded (token-in/token-out) instead of rendering."),
+    click.option("--context", type=click.Choice(CONTEXT_MODES), default=MaskOptions.context, show_default=True,
+                 help="Train each step on the input it was sent (recorded: one example per context when "
+                      "scaffolds rewrote their history) or on the final chat (final). The same without "
+                      "recorded inputs."),
 ]
-
-MASK_DEFAULTS = {"chat_template": None, "tool_calls": "auto", "train_on_eos": True, "history": "refuse",
-                 "use_recorded_tokens": False}
-"""What :func:`mask_options_from` returns when no mask option is given."""
 
 
 def mask_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Add the mask-building options (template, tool calls, end-of-turn, history, recorded tokens)."""
+    """Add the mask-building options (template, tool calls, end-of-turn, history, recorded tokens, context):
+    one per :class:`MaskOptions` field but ``max_length``, which each command gives its own default."""
     for option in reversed(_MASK_OPTIONS):
         command = option(command)
     return command
 
 
-def mask_options_from(options: dict[str, Any]) -> dict[str, Any]:
-    """Remove the :func:`mask_options` values from ``options``, as keyword arguments of ``build_examples``."""
+def mask_options_from(options: dict[str, Any], max_length: int | None = None) -> MaskOptions:
+    """Remove the :func:`mask_options` values from ``options``: the :class:`MaskOptions` they describe."""
     template = options.pop("chat_template")
-    return {"chat_template": Path(template).read_text(encoding="utf-8") if template else None,
-            "tool_calls": options.pop("tool_calls"), "train_on_eos": options.pop("train_on_eos"),
-            "history": options.pop("history"), "use_recorded_tokens": options.pop("recorded_tokens")}
+    given = {f.name: options.pop(f.name) for f in fields(MaskOptions)
+             if f.name not in ("chat_template", "max_length")}
+    return MaskOptions(chat_template=Path(template).read_text(encoding="utf-8") if template else None,
+                       max_length=max_length, **given)
 
 
 def take_arguments(options: dict[str, Any], function: Callable[..., Any]) -> dict[str, Any]:

@@ -22,10 +22,13 @@ TITLES = {
     "reject_rate": "Step reject rate: incorrect / (correct + incorrect)",
     "reject_by_position": "Reject rate by relative position in the trajectory (deciles)",
     "training_signal": "Training signal: assistant steps and completion tokens trained",
+    "recorded_inputs": "Recorded inputs: trained steps sent another context than the final chat, the examples "
+                       "that makes (--context recorded) and the size of their conversations against final",
 }
 
 FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "tokens_share": ".1%",
-           "steps_per_trajectory": ".2f", "cost": ".4f", "mean_score": ".3f", "weighted_steps": ".1f"}
+           "steps_per_trajectory": ".2f", "cost": ".4f", "mean_score": ".3f", "weighted_steps": ".1f",
+           "overhead": ".3f"}
 
 
 @click.command()
@@ -33,15 +36,21 @@ FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "
 @click.option("--by", type=click.Choice(BY_CHOICES),
               help="Break the figures down by this (agent: the scaffold; annotator: the reject rates).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--tokenizer", "tokenizer_path", type=click.Path(exists=True),
+              help="Measure the recorded-input overhead in this tokenizer's tokens (default: characters).")
 @policy_options
-def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) -> None:
+def stats(datasets: tuple[str, ...], by: str | None, fmt: str, tokenizer_path: str | None,
+          **policy: Any) -> None:
     """Reject rates and training signal: how many steps the critic rejects, where, and how much
     signal SRFT keeps that RFT throws away.
 
     Figures: trajectories, resolved rate, steps and tokens; the verdict distribution; the step reject rate
     under the chosen policy; the reject rate by relative position (deciles); and the assistant steps and
     tokens trainable under SFT, RFT and SRFT. Each figure is one SQL file you can read and reuse:
-    srft_format/sql/stats_*.sql, over the views of `srft query`.
+    srft_format/sql/stats_*.sql, over the views of `srft query`. Last, per policy, the trained steps whose
+    recorded input (format 1.1) differs from the final chat, the examples `--context recorded` makes of them
+    and the size of those examples' conversations against `--context final` (overhead: the ratio; the
+    messages' characters, or tokens with --tokenizer; not grouped by --by).
 
     \b
     Examples:
@@ -49,6 +58,7 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) ->
       srft stats my-dataset --by repo
       srft stats my-dataset --annotator critic-a --annotator rules --resolution priority
       srft stats my-dataset --by annotator --format json > stats.json
+      srft stats my-dataset --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf
     """
     training = policy_from_options(**policy)
     con = open_views(datasets, policy=training)
@@ -58,6 +68,8 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) ->
         for name in FIGURES:
             status.update(f"computing {TITLES[name].split(':')[0].lower()}...")
             figures[name] = run_figure(con, name, by)
+        status.update("weighing the recorded inputs...")
+        figures["recorded_inputs"] = recorded_inputs(datasets, training, tokenizer_path)
     if fmt == "json":
         doc = {"datasets": list(datasets), "by": by, "policy": training.to_dict(), **figures}
         sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
@@ -74,6 +86,21 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) ->
     if by is None:
         console.print()
         console.print(signal_summary(figures["training_signal"]), highlight=False)
+
+
+def recorded_inputs(datasets: tuple[str, ...], policy: TrainingPolicy,
+                    tokenizer_path: str | None) -> list[dict[str, Any]]:
+    """The ``recorded_inputs`` figure: :func:`srft_format.trainers.data.context_costs` as rows."""
+    from srft_format.dataset import Dataset
+    from srft_format.trainers.data import context_costs, message_chars, message_text
+
+    measure, unit = message_chars, "chars"
+    if tokenizer_path:
+        from srft_format.trainers.loading import load_tokenizer
+
+        tokenizer = load_tokenizer(tokenizer_path)
+        measure, unit = (lambda m: len(tokenizer(message_text(m), add_special_tokens=False)["input_ids"])), "tokens"
+    return [cost.row(unit) for cost in context_costs((Dataset.open(d) for d in datasets), policy, measure)]
 
 
 def describe_policy(policy: TrainingPolicy) -> str:

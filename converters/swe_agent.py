@@ -3,11 +3,13 @@
 The chat comes from ``history`` (what the agent kept and sent); ``trajectory`` steps are matched to its
 assistant turns. Steps the history lacks are re-queries after format errors (1.x: kept, flagged
 ``requery``, their error prompt taken from the next step's ``query``) or turns a hand-edited file dropped
-(rebuilt from the step, and the record marked ``reconstructed``). A step's recorded model input (1.0
-``messages``, 1.1+ ``query``) is dropped when it equals the history it was built from; when a history
-processor rewrote some items, ``step.extra.<key>_edits`` keeps those items by position; else it is kept
-verbatim. 0.x ``state`` is taken before the action (``extra.state_before``), 1.x after it
-(``extra.state_after``).
+(rebuilt from the step, and the record marked ``reconstructed``). A 1.1+ step's ``query`` (the exact model
+input) becomes ``step.input`` where it differs from the chat before the step (later queries leave re-queries
+out; history processors rewrite old observations), converted as the history is so that equal messages are
+stored as runs of the chat. The 1.0 ``messages`` (the history after a step) is dropped when it equals the
+history it was built from; when a history processor rewrote some items, ``step.extra.messages_edits`` keeps
+those items by position; else it is kept verbatim. 0.x ``state`` is taken before the action
+(``extra.state_before``), 1.x after it (``extra.state_after``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from typing import Any
 import orjson
 
 from srft_format.errors import Problem, SrftError
-from srft_format.models import Action, Agent, ExcludeReason, Message, Outcome, Role, Step, Task, Trajectory
+from srft_format.inputs import input_items
+from srft_format.models import Action, Agent, ExcludeReason, InputItem, Message, Outcome, Role, Step, Task, Trajectory
 
 from .actions import call_action, command_action
 from .base import Converter, Detection, SourceRecord, new_trajectory
@@ -301,9 +304,22 @@ class _RunBuilder:
     def _finish_steps(self) -> None:
         """Map each trajectory step's fields now that every observation message exists."""
         ends = [*(s.output for s in self.steps[1:]), len(self.messages)]
+        where = {id(src): k for k, src in enumerate(self.steps_src)}
         for (step, src, expected_input), end in zip(self.pending, ends):
             if src is not None:
                 step.extra.update(self._step_extra(step, src, expected_input, end))
+                if "query" in src:
+                    path = f"{self.prefix}trajectory[{where[id(src)]}]"
+                    step.input = self._recorded_query(step, src["query"], path)
+
+    def _recorded_query(self, step: Step, query: Any, path: str) -> list[InputItem] | None:
+        """``step.input`` from a 1.1+ ``query``: None when it equals the chat before the step."""
+        items = require(query, list, f"{path}.query", "a list")
+        if items == [{}]:  # SWE-agent's placeholder for a step that made no model call: kept as written
+            step.extra["query"] = items
+            return None
+        sent = [self.call_ids.answer(self._message(item, f"{path}.query[{i}]")) for i, item in enumerate(items)]
+        return input_items(self.messages, sent, step.output)
 
     def _step_extra(self, step: Step, src: dict[str, Any], expected_input: tuple[Any, ...] | None,
                     end: int) -> dict[str, Any]:
@@ -316,8 +332,6 @@ class _RunBuilder:
         observation = src.get("observation")
         if observation and observation != self.submission and not any(observation in text for text in seen):
             extra["observation"] = observation
-        if "query" in src:
-            extra.update(_recorded_input("query", src["query"], expected_input))
         if "messages" in src:
             after = tuple(self.history_sigs[:self._history_end(end)]) if expected_input is not None else None
             extra.update(_recorded_input("messages", src["messages"], after))

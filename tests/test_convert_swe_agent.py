@@ -10,7 +10,10 @@ import pytest
 
 from srft_format.converters.base import SourceRecord
 from srft_format.converters.conversion import choose_converter, convert_record
-from srft_format.models import ActionKind, ExcludeReason, Role, Trajectory
+from srft_format.converters.chat import text_of
+from srft_format.converters.swe_agent import text_of_message
+from srft_format.inputs import step_input
+from srft_format.models import ActionKind, ExcludeReason, InputItem, Message, Role, Trajectory
 from srft_format.validate import check_trajectory
 
 from convert_helpers import corpus_file, one
@@ -164,8 +167,10 @@ def test_v1_1_query_requery_and_thinking() -> None:
     requery = traj.steps[1]
     assert traj.messages[requery.output].content == "I think I am done, submitting now."
     assert traj.messages[requery.observations[0]].content.startswith("Your last output did not use any tool")
-    # each recorded query equals the chat before its step (with the re-query prompt), so none is stored
-    assert not any("query" in s.extra or "query_edits" in s.extra for s in traj.steps)
+    # the query right after the re-query holds its output and error prompt; the later one leaves them out
+    assert not any("query" in s.extra for s in traj.steps)
+    assert [s.input for s in traj.steps] == [None, None, None, [InputItem(start=0, stop=4),
+                                                                InputItem(start=6, stop=8)]]
     assert traj.messages[2].reasoning == "The bug is probably in lines.py; list files to be sure."
     assert traj.messages[2].extra["thinking_blocks"] == [{"type": "thinking", "signature": "sig-abc"}]
     assert traj.task.instance_id == "example__lines-1" and traj.task.repo == "example/lines"
@@ -179,7 +184,27 @@ def test_v1_1_query_rewritten_by_a_history_processor_is_kept() -> None:
     data["trajectory"][3]["query"][3] = {"role": "tool", "tool_call_ids": ["toolu_01"],
                                          "content": "Old environment output: (2 lines omitted)"}
     (traj,) = _convert(_fixture_record(data))
-    assert traj.steps[3].extra["query_edits"] == {"3": data["trajectory"][3]["query"][3]}
+    step = traj.steps[3]
+    elided = Message(role="tool", content="Old environment output: (2 lines omitted)", tool_call_id="toolu_01")
+    # the elided observation inline; the rest runs of the chat (leaving out the re-query, as SWE-agent does)
+    assert step.input == [InputItem(start=0, stop=3), InputItem(message=elided), InputItem(start=6, stop=8)]
+    assert step_input(traj.messages, step) == [*traj.messages[:3], elided, *traj.messages[6:8]]
+
+
+def test_v1_1_later_queries_that_leave_requeries_out_are_recorded_inputs(corpus: Path) -> None:
+    traj = sa(corpus, "xarray-4695")
+    raw = orjson.loads(corpus_file(corpus, "swe-agent", "xarray-4695").read_bytes())["trajectory"]
+    requeries = [s.index for s in traj.steps if s.exclude == [ExcludeReason.requery]]
+    assert requeries == [3, 10] and len(traj.steps) == len(raw)
+    differing = [s.index for s in traj.steps if s.input is not None]
+    assert differing == list(range(5, len(traj.steps)))  # after the first re-query, but for the next step
+    for step, src in zip(traj.steps, raw):
+        sent = step_input(traj.messages, step)
+        assert len(sent) == len(src["query"]), step.index
+        assert [text_of_message(m) for m in sent] == [text_of(q["content"]) for q in src["query"]], step.index
+        assert all(item.message is None for item in step.input or ())  # every message is one of the chat's
+    # step 11 saw 22 messages where the chat before it has 24: the first re-query' output and error prompt left out
+    assert (len(step_input(traj.messages, traj.steps[11])), traj.steps[11].output) == (22, 24)
 
 
 def test_retry_agent_gives_one_trajectory_per_attempt() -> None:

@@ -92,6 +92,20 @@ def test_trl_rows_are_the_masked_examples(dataset, tmp_path):
         assert check_row("trl", row) == []
 
 
+def test_without_recorded_inputs_the_context_changes_no_byte(srft, dataset, tmp_path):
+    from srft_format.trainers.loading import bundled_smollm2
+
+    for target in ("trl", "axolotl"):
+        given = ("--tokenizer", bundled_smollm2()) if target == "trl" else ()
+        outputs = []
+        for context in ("recorded", "final"):
+            out = tmp_path / f"{target}-{context}.jsonl"
+            assert srft("export", dataset, "--to", target, *given, "--context", context, "-o", out).code == 0
+            outputs.append(out.read_bytes())
+            assert json.loads(Path(f"{out}.srft.json").read_text())["mask_options"]["context"] == context
+        assert outputs[0] == outputs[1] and outputs[0]
+
+
 def test_soft_policies_and_bad_targets_are_refused(dataset, tmp_path):
     with pytest.raises(SrftError, match="0/1 flags only"):
         soft = TrainingPolicy("srft", soft=True)

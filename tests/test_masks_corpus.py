@@ -7,12 +7,14 @@ from collections import Counter
 import pytest
 from masking import naive_trained, tokenizer, whole_ids
 from srft_format.trainers.chat import ChatTemplate, to_chat
-from srft_format.trainers.masks import IGNORE_INDEX, build_example
+from srft_format.trainers.masks import IGNORE_INDEX, MaskOptions, build_example
 
 from srft_format.dataset import Dataset
 from srft_format.errors import SrftError
 from srft_format.models import Trajectory
 
+FINAL = MaskOptions(context="final")
+"""Every step on the final chat, as before recorded inputs (the whole conversation, one example)."""
 REWRITES = "rewrites this turn once later turns follow"
 ALTERNATION = "roles must alternate"
 ONE_CALL = "this template supports one tool call per message"
@@ -54,7 +56,7 @@ def test_corpus_masks_are_exact_or_refused_by_name(family, trajectories):
         weights = weights_for(traj)
         chat = to_chat(traj, template)
         try:
-            example = build_example(traj, tok, weights)
+            example = build_example(traj, tok, weights, FINAL)  # test_masks_recorded: the recorded contexts
         except SrftError as exc:
             reason = next((r for r in REFUSALS[family] if r in str(exc)), str(exc))
             assert reason in REFUSALS[family] and explains(reason, chat.messages), (traj.id, str(exc))

@@ -195,6 +195,9 @@ def test_srft_train_runs_three_steps_per_policy(srft, critic_dataset, tiny_model
     data = record["data"]
     assert record["policy"] == TrainingPolicy(policy, unlabeled="train").to_dict()
     assert record["dataset"]["manifest_sha256"] == file_sha256(critic_dataset / "manifest.json")
+    assert record["mask_options"] == {"chat_template": None, "tool_calls": "auto", "train_on_eos": True,
+                                      "history": "refuse", "use_recorded_tokens": False, "context": "recorded",
+                                      "max_length": 1100}
     training_policy = TrainingPolicy(policy, unlabeled="train")
     assert data["trained_steps"] == expected_trained_steps(critic_dataset, training_policy)
     assert 0 < data["trained_steps_in_examples"] <= data["trained_steps"]

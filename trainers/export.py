@@ -1,7 +1,7 @@
 """Exports for users of other trainers: the policy's step weights as each trainer's own per-message flag.
 
 ========  ================================================================================================
-target    one JSONL row per trajectory with a trained step
+target    one JSONL row per trajectory with a trained step (per context it was sent: see below)
 ========  ================================================================================================
 openai    OpenAI fine-tuning chat rows: ``{"messages": [...], "tools": [...]}``; every assistant message
           carries ``weight`` 0 or 1 (1: an accepted step). Tool calls keep OpenAI's schema
@@ -20,8 +20,8 @@ axolotl   ``type: chat_template`` rows: ``{"messages": [...], "tools": [...]}``,
 
 trl       pre-tokenised rows ``{"input_ids", "attention_mask", "labels"}`` (``-100``: no loss) for one
           tokenizer, from :func:`~srft_format.trainers.masks.build_examples` (one row per example: more than
-          one per trajectory only with ``history="split"``); TRL's ``SFTTrainer`` uses the ``labels`` column
-          as is (also axolotl's "custom pre-tokenized" format).
+          one per trajectory with ``history="split"`` or several contexts); TRL's ``SFTTrainer`` uses the
+          ``labels`` column as is (also axolotl's "custom pre-tokenized" format).
 sharegpt  ``{"conversations": [{"from", "value"}], "tools": "<JSON>"}``, ``from`` in system / human /
           gpt / observation (tool results); each ``gpt`` turn carries the boolean ``train`` (axolotl:
           ``message_property_mappings: {role: from, content: value}``, ``message_field_training: train``,
@@ -32,8 +32,11 @@ sharegpt  ``{"conversations": [{"from", "value"}], "tools": "<JSON>"}``, ``from`
 ========  ================================================================================================
 
 The flags are 0/1 in every target, so a ``--soft`` policy cannot be exported (it is refused, not rounded).
-Assistant messages that are no step's output (not policy output) are never trained. OpenAI's format has no
-reasoning field: reasoning is dropped there and counted in the summary. Every row is checked against the
+Assistant messages that are no step's output (not policy output) are never trained. With
+``context="recorded"`` (the default) a trajectory whose steps were sent different inputs (``Step.input``) gives
+one row per context that trains a step, its messages the input that step saw
+(:mod:`~srft_format.trainers.context`); without recorded inputs, one row as with ``context="final"``. OpenAI's
+format has no reasoning field: reasoning is dropped there and counted in the summary. Every row is checked against the
 target's documented fields (:data:`SCHEMAS` plus :func:`check_row`) before it is written.
 """
 
@@ -54,8 +57,9 @@ from srft_format.models import Message, Role, TextPart, Trajectory
 from srft_format.policy import TrainingPolicy, trained_steps
 
 from .chat import text_tool_calls
-from .data import mask_trajectory, recorded_mask_options, weighted_trajectories
-from .masks import IGNORE_INDEX
+from .data import mask_trajectory, weighted_trajectories
+from .context import context_trajectory, contexts
+from .masks import IGNORE_INDEX, MaskOptions
 
 TARGETS = ("openai", "axolotl", "trl", "sharegpt")
 
@@ -318,7 +322,7 @@ ROW_BUILDERS = {"openai": openai_row, "axolotl": axolotl_row, "sharegpt": shareg
 
 def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: ExportSummary, *,
                 tokenizer: Any = None,
-                mask_options: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
+                mask_options: MaskOptions = MaskOptions()) -> Iterator[dict[str, Any]]:
     """Checked rows of every trajectory with a trained step; raises on the first row that breaks the format.
 
     A trl row whose trained tokens ``max_length`` cut entirely is left out (``rows`` counts what is written).
@@ -337,10 +341,12 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
             continue
         summary.trained_steps += trained_steps(weights)
         if target == "trl":
-            examples = mask_trajectory(dataset, traj, tokenizer, weights, **(mask_options or {}))
+            examples = mask_trajectory(dataset, traj, tokenizer, weights, mask_options)
             rows = [trl_row(e) for e in examples]
-        else:
-            rows = [ROW_BUILDERS[target](traj, weights, summary)]
+        else:  # one row per context the steps were sent (one without recorded inputs or with context final)
+            parts = [(context_trajectory(traj, c), [weights[s] for s in c.steps])
+                     for c in contexts(traj, mask_options.context)]
+            rows = [ROW_BUILDERS[target](part, w, summary) for part, w in parts if any(x > 0 for x in w)]
         for row in rows:
             problems = check_row(target, row)
             if problems:
@@ -351,7 +357,7 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
 
 
 def export(dataset_path: str | os.PathLike, target: str, policy: TrainingPolicy, output: str | os.PathLike, *,
-           tokenizer: Any = None, mask_options: dict[str, Any] | None = None) -> ExportSummary:
+           tokenizer: Any = None, mask_options: MaskOptions = MaskOptions()) -> ExportSummary:
     """Write ``output`` (JSONL; ``.gz``/``.zst`` compress) atomically, and ``OUTPUT.srft.json`` beside it
     recording the policy, the dataset manifest's sha256 and the counts."""
     dataset = Dataset.open(dataset_path)
@@ -361,7 +367,7 @@ def export(dataset_path: str | os.PathLike, target: str, policy: TrainingPolicy,
         for row in rows:
             out.write(orjson.dumps(row) + b"\n")
     record = {"target": target, "policy": policy.to_dict(),
-              "mask_options": recorded_mask_options(mask_options or {}),
+              "mask_options": mask_options.recorded(),
               "dataset": {"path": str(dataset_path), "name": dataset.name,
                           "manifest_sha256": file_sha256(dataset.path / MANIFEST)},
               "summary": asdict(summary)}

@@ -1,6 +1,8 @@
 """Exact token-level loss masks from per-step weights, for any chat template — or a loud refusal.
 
-The ids of an example are the whole conversation rendered by the chat template and tokenized once, exactly as
+The conversation of an example is the one its steps were sent: the whole trajectory, or with recorded inputs
+that diverge (format 1.1, ``context="recorded"``) one per context (:mod:`srft_format.trainers.context`). Its ids
+are that conversation rendered by the chat template and tokenized once, exactly as
 ``tokenizer.apply_chat_template(messages, tokenize=True)`` gives them. Each step's trained text is found by
 incremental prefix rendering, and checked, never assumed (spec/masks.md):
 
@@ -23,13 +25,15 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from srft_format.errors import Problem, SrftError
+from srft_format.ids import sha256_hex
 from srft_format.models import Trajectory
 
-from .chat import Chat, ChatTemplate, missing_calls, to_chat
+from .chat import TOOL_CALL_MODES, Chat, ChatTemplate, missing_calls, to_chat
+from .context import CONTEXT_MODES, context_trajectory, contexts
 
 IGNORE_INDEX = -100
 HISTORY_MODES = ("refuse", "split")
@@ -63,40 +67,92 @@ class MaskedExample:
         return sum(1 for label in self.labels if label != IGNORE_INDEX)
 
 
-def build_example(traj: Trajectory, tokenizer: Any, step_weights: Sequence[float], *,
-                  chat_template: str | None = None, max_length: int | None = None,
-                  train_on_eos: bool = True, tool_calls: str = "auto",
-                  use_recorded_tokens: bool = False) -> MaskedExample:
-    """One example holding every step of ``traj``; refuses templates that rewrite a trained step's turn."""
-    (example,) = build_examples(traj, tokenizer, step_weights, chat_template=chat_template,
-                                max_length=max_length, train_on_eos=train_on_eos, tool_calls=tool_calls,
-                                use_recorded_tokens=use_recorded_tokens, history="refuse")
-    return example
+@dataclass(frozen=True)
+class MaskOptions:
+    """How examples are built from a trajectory; every default is written here once (the CLI options of
+    ``srft masks``, ``srft train`` and ``srft export`` are made from these fields: cli/options.py)."""
+
+    chat_template: str | None = None
+    """A Jinja chat template (its source) to use instead of the tokenizer's."""
+    tool_calls: str = "auto"
+    """``auto`` | ``native`` | ``text``: how tool calls reach the template (spec/masks.md)."""
+    train_on_eos: bool = True
+    """Train the end-of-turn special token of trained steps."""
+    history: str = "refuse"
+    """``refuse`` | ``split``: templates that rewrite a trained step's turn once later turns follow."""
+    use_recorded_tokens: bool = False
+    """Use the policy's recorded token ids (token-in/token-out) instead of rendering."""
+    context: str = "recorded"
+    """``recorded``: each step trained on the input it was sent (``Step.input``); ``final``: on the final chat.
+    The two agree on trajectories without recorded inputs."""
+    max_length: int | None = None
+    """Keep the head of each example; steps the cut reaches are dropped whole."""
+
+    def __post_init__(self) -> None:
+        for name, value, choices in (("tool_calls", self.tool_calls, TOOL_CALL_MODES),
+                                     ("history", self.history, HISTORY_MODES),
+                                     ("context", self.context, CONTEXT_MODES)):
+            if value not in choices:
+                raise SrftError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+    def recorded(self) -> dict[str, Any]:
+        """The options as a run or an export records them: a custom chat template by its sha256."""
+        template = self.chat_template
+        return {**asdict(self), "chat_template": template and sha256_hex(template.encode())}
 
 
-def build_examples(traj: Trajectory, tokenizer: Any, step_weights: Sequence[float], *,
-                   chat_template: str | None = None, max_length: int | None = None,
-                   train_on_eos: bool = True, tool_calls: str = "auto", use_recorded_tokens: bool = False,
-                   history: str = "refuse") -> list[MaskedExample]:
-    """The examples that train every step of ``traj`` with its weight (more than one only when split).
+def build_example(traj: Trajectory, tokenizer: Any, step_weights: Sequence[float],
+                  options: MaskOptions = MaskOptions()) -> MaskedExample:
+    """One example holding every step of ``traj``; refuses templates that rewrite a trained step's turn, and
+    trajectories whose steps were sent different contexts (see :func:`build_examples`)."""
+    examples = build_examples(traj, tokenizer, step_weights, replace(options, history="refuse"))
+    if len(examples) > 1:
+        raise SrftError(Problem(f"the steps were sent {len(examples)} different contexts (recorded inputs): "
+                                "use build_examples, or context='final' to train all on the final chat",
+                                path=f"trajectory {traj.id}"))
+    return examples[0]
 
-    The first example is the whole conversation; with ``history="split"``, each trained step whose turn the
-    template rewrites later is trained in an extra example that ends with that step (and the whole
-    conversation is left out when it then trains nothing).
+
+def build_examples(traj: Trajectory, tokenizer: Any, step_weights: Sequence[float],
+                   options: MaskOptions = MaskOptions()) -> list[MaskedExample]:
+    """The examples that train every step of ``traj`` with its weight.
+
+    One per context the steps were sent (:mod:`srft_format.trainers.context`; one, the whole conversation,
+    without recorded inputs or with ``context="final"``); within a context, with ``history="split"``, each
+    trained step whose turn the template rewrites later is trained in an extra example that ends with that
+    step (and the whole context is left out when it then trains nothing).
     """
     if len(step_weights) != len(traj.steps):
         raise SrftError(Problem(f"{len(step_weights)} step weights for {len(traj.steps)} steps",
                                 path=f"trajectory {traj.id}"))
-    if history not in HISTORY_MODES:
-        raise SrftError(f"history must be one of {', '.join(HISTORY_MODES)}, not {history!r}")
-    if use_recorded_tokens:
-        draft_until = _recorded_drafts(traj, tokenizer, train_on_eos)
+    mode = "final" if options.use_recorded_tokens else options.context  # recorded ids are what was sent
+    examples = []
+    for context in contexts(traj, mode):
+        part = context_trajectory(traj, context)
+        weights = [step_weights[s] for s in context.steps]
+        examples += [_renumbered(e, context.steps) for e in _context_examples(part, tokenizer, weights, options)]
+    return examples
+
+
+def _context_examples(traj: Trajectory, tokenizer: Any, step_weights: Sequence[float],
+                      options: MaskOptions) -> list[MaskedExample]:
+    """The examples of one context (a whole trajectory, or one cut by :func:`context_trajectory`)."""
+    if options.use_recorded_tokens:
+        draft_until = _recorded_drafts(traj, tokenizer, options.train_on_eos)
     else:
-        template = ChatTemplate.for_tokenizer(tokenizer, chat_template)
-        chat = to_chat(traj, template, tool_calls)
-        draft_until = _rendered_drafts(traj, tokenizer, template, chat, train_on_eos)
-    drafts = _cover(traj, step_weights, history, draft_until)
-    return [_example(traj.id, draft, max_length) for draft in drafts]
+        template = ChatTemplate.for_tokenizer(tokenizer, options.chat_template)
+        chat = to_chat(traj, template, options.tool_calls)
+        draft_until = _rendered_drafts(traj, tokenizer, template, chat, options.train_on_eos)
+    drafts = _cover(traj, step_weights, options.history, draft_until)
+    return [_example(traj.id, draft, options.max_length) for draft in drafts]
+
+
+def _renumbered(example: MaskedExample, steps: Sequence[int]) -> MaskedExample:
+    """An example of a context with its steps numbered as in the trajectory."""
+    if list(steps) == list(range(len(steps))):
+        return example
+    return replace(example, steps=[replace(span, step=steps[span.step]) for span in example.steps],
+                   truncated_steps=tuple(steps[s] for s in example.truncated_steps))
 
 
 # --------------------------------------------------------------------------------------------- drafts
@@ -137,7 +193,7 @@ def _cover(traj: Trajectory, weights: Sequence[float], history: str,
 
 
 def _step_error(traj: Trajectory, step: int, message: str) -> SrftError:
-    return SrftError(Problem(message, path=f"trajectory {traj.id}: steps[{step}]"))
+    return SrftError(Problem(message, path=f"trajectory {traj.id}: steps[{traj.steps[step].index}]"))
 
 
 def _rendered_drafts(traj: Trajectory, tokenizer: Any, template: ChatTemplate, chat: Chat,
@@ -154,7 +210,7 @@ def _rendered_drafts(traj: Trajectory, tokenizer: Any, template: ChatTemplate, c
             message = chat.step_messages[step]
             located = renders.locate(message, text, tagged.get(message))
             if isinstance(located, str):
-                problems[step] = f"step {step} (messages[{traj.steps[step].output}]): {located}"
+                problems[step] = f"step {traj.steps[step].index} (messages[{traj.steps[step].output}]): {located}"
                 continue
             if missing := missing_calls(chat.messages[message], text[located[0]:located[1]]):
                 raise _step_error(traj, step, f"the chat template dropped tool call(s) {', '.join(missing)} "

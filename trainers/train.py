@@ -19,7 +19,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,9 @@ from srft_format.jsonl import open_output
 from srft_format.policy import TrainingPolicy
 
 from .collate import IGNORE, Collator, as_row, pack_rows
-from .data import build_examples, recorded_mask_options
+from .data import build_examples
 from .loading import load_model, load_tokenizer
+from .masks import MaskOptions
 
 
 @dataclass(frozen=True)
@@ -105,8 +106,10 @@ def _prepare_model(config: TrainConfig, dtype: Any) -> tuple[Any, bool]:
 
 
 def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
-          mask_options: dict[str, Any] | None = None, log: Callable[[str], None] = print) -> dict[str, Any]:
+          mask_options: MaskOptions = MaskOptions(), log: Callable[[str], None] = print) -> dict[str, Any]:
     """Train ``config.model`` on ``dataset_path`` under ``policy``; returns the run record (``run.json``).
+
+    ``mask_options``: how examples are built (its ``max_length`` is ``config.max_length``).
 
     ``log`` gets one line per step, on the main process only; ``run["main_process"]`` says which one this is.
     """
@@ -126,8 +129,8 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
 
     # 1. Data: one masked example per trajectory with a trained step; optionally packed.
     tokenizer = load_tokenizer(config.tokenizer or config.model)
-    options = {"max_length": config.max_length, **(mask_options or {})}
-    examples, summary = build_examples(dataset, tokenizer, policy, **options)
+    options = replace(mask_options, max_length=config.max_length)
+    examples, summary = build_examples(dataset, tokenizer, policy, options)
     if not examples:
         counts = f"{summary.trajectories} trajectories, {summary.trained_steps} trained steps"
         raise SrftError(Problem(f"policy {policy.name!r} trains no token of this dataset ({counts})",
@@ -155,7 +158,7 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
         "dataset": {"path": str(dataset_path), "name": dataset.name,
                     "manifest_sha256": file_sha256(dataset.path / MANIFEST)},
         "config": asdict(config),
-        "mask_options": recorded_mask_options(options),
+        "mask_options": options.recorded(),
         "data": summary.to_dict(),
         # tokens: padding included
         "train": {"steps": 0, "tokens": 0, "trained_tokens": 0, "losses": [], "seconds": 0.0},
