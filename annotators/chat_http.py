@@ -32,6 +32,10 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False
+    finish_reason: str | None = None
+    """``length``: the answer was cut at ``max_tokens``."""
+    reasoning: str | None = None
+    """The model's reasoning (``reasoning_content``), when the endpoint returns it."""
 
 
 class EndpointFailed(StopRun):
@@ -117,7 +121,7 @@ class OpenAIChat:
             # endpoints that report no usage are charged the estimate (prompt) and ~4 characters a token
             self.budget.settle(reservation, answer.prompt_tokens or prompt_tokens,
                                answer.completion_tokens or approx_tokens(answer.text))
-        if self.cache is not None:
+        if self.cache is not None and answer.finish_reason != "length":  # a cut answer is asked again
             self.cache.put(key, answer.text, answer.prompt_tokens, answer.completion_tokens)
         return answer
 
@@ -167,13 +171,16 @@ class OpenAIChat:
         choices = response.get("choices") if isinstance(response, dict) else None
         if not choices or not isinstance(choices[0], dict):
             raise EndpointFailed("the endpoint answered without choices")
-        text = (choices[0].get("message") or {}).get("content") or ""
+        message = choices[0].get("message") or {}
+        text = message.get("content") or ""
+        reasoning = message.get("reasoning_content") or message.get("reasoning")
         usage = response.get("usage") or {}
         prompt = usage.get("prompt_tokens") or 0
         completion = usage.get("completion_tokens") or 0
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
-        return Completion(text, prompt, completion)
+        return Completion(text, prompt, completion, finish_reason=choices[0].get("finish_reason"),
+                          reasoning=reasoning if isinstance(reasoning, str) and reasoning else None)
 
     async def aclose(self) -> None:
         for client in self.clients:

@@ -31,7 +31,7 @@ Script = Callable[[dict[str, Any], int], Reply]
 """(request JSON, 0-based request number) -> what to answer."""
 
 _STEP = re.compile(r"Judge ONE step, step (\d+)")
-_STEPS = re.compile(r"for exactly these steps: ([\d, ]+)")
+_STEPS = re.compile(r"(?:for exactly|among) these steps: ([\d, ]+)")
 
 
 def label_for(step: int) -> str:
