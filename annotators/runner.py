@@ -145,6 +145,9 @@ class VerdictSink:
         self.flush()
         while self.writes:
             await asyncio.gather(*self.writes)
+        if self.run.critic.id not in self.run.dataset.annotators and not self.run.stats.committed:
+            # declared even with 0 verdicts, so `srft agree` can compare against it (0 labels, not "unknown id")
+            await self._write([], dict(self.run.step_counts))
 
     async def _write(self, batch: list[tuple[str, Verdict]], step_counts: dict[str, int]) -> None:
         async with self._lock:
@@ -156,7 +159,7 @@ class VerdictSink:
             for traj_id, verdict in batch:
                 out.add_verdict(traj_id, verdict)
         self.run.stats.committed += len(batch)
-        self.run.stats.batches += 1
+        self.run.stats.batches += bool(batch)
 
 
 async def annotate(run: AnnotationRun, *, concurrency: int = 8, batch_steps: int = 500,

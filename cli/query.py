@@ -21,7 +21,7 @@ from srft_format.errors import SrftError
 from srft_format.jsonl import open_output
 from srft_format.query import describe_views, open_views, sql_errors
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 BATCH_ROWS = 65_536
@@ -54,7 +54,7 @@ def query(args: tuple[str, ...], fmt: str, output: Path | None, **policy: Any) -
       srft query my-dataset                                   # interactive prompt
     """
     datasets, sql = split_arguments(args)
-    con = open_views(datasets, policy=policy_from_options(**policy))
+    con = open_views(datasets, policy=policy_for(policy_from_options(**policy), datasets))
     if sql is None:
         repl(con, output_console())
         return

@@ -13,7 +13,7 @@ from srft_format.policy import TrainingPolicy
 from srft_format.query import open_views
 from srft_format.stats import BY_CHOICES, FIGURES, prepare, run_figure
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 from .query import output_console, render_table
 
 TITLES = {
@@ -50,7 +50,7 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) ->
       srft stats my-dataset --annotator critic-a --annotator rules --resolution priority
       srft stats my-dataset --by annotator --format json > stats.json
     """
-    training = policy_from_options(**policy)
+    training = policy_for(policy_from_options(**policy), datasets)
     con = open_views(datasets, policy=training)
     figures = {}
     with Console(stderr=True).status("resolving verdicts and weighing steps...") as status:  # on a terminal

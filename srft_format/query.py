@@ -69,7 +69,7 @@ def open_views(datasets: Sequence[str | os.PathLike], *, policy: TrainingPolicy 
         for kind, relation in SOURCES.items():
             parts = [_source_sql(kind, ds, name) for ds, name in zip(opened, names)]
             con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS\n" + "\nUNION ALL BY NAME\n".join(parts))
-        set_policy(con, policy or TrainingPolicy())
+        set_policy(con, (policy or TrainingPolicy()).for_annotators(a for ds in opened for a in ds.manifest.annotators))
         for file in VIEW_FILES:
             con.execute(sql_text(file))
     return con
@@ -107,6 +107,7 @@ def describe_views(con: duckdb.DuckDBPyConnection) -> str:
 def set_policy(con: duckdb.DuckDBPyConnection, policy: TrainingPolicy) -> None:
     """Point ``effective_verdicts`` and ``training_signal`` at ``policy`` (they read these variables)."""
     settings = {"srft_policy": policy.name, "srft_annotators": list(policy.verdicts.annotators),
+                "srft_order": list(policy.verdicts.order),
                 "srft_resolution": policy.verdicts.resolution.value,
                 "srft_threshold": float(policy.verdicts.threshold),
                 "srft_unlabeled": policy.unlabeled, "srft_soft": policy.soft}

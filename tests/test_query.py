@@ -226,7 +226,7 @@ def test_split_arguments(small):
 def invoke(*args: str, input: str | None = None):
     result = CliRunner().invoke(query, [str(a) for a in args], input=input, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 SQL = "SELECT id, resolved, n_steps FROM trajectories ORDER BY id LIMIT 2"
@@ -263,5 +263,6 @@ def test_interactive_prompt_reads_statements_from_stdin(small):
 def test_query_error_is_one_clean_message(small, srft):
     run = srft("query", small, "SELECT nope FROM trajectories")
     assert run.code == 1
-    assert run.stderr.startswith("error: Binder Error")
+    rule, error = run.stderr.split("\n", 1)  # small has two annotators: the rule combining them comes first
+    assert rule.startswith("verdicts: priority") and error.startswith("error: Binder Error")
     assert "Traceback" not in run.stderr and "available views:" in run.stderr
