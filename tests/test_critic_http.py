@@ -17,6 +17,7 @@ from chat_server import ChatServer, Reply, label_for
 from click.testing import CliRunner
 from critic_data import small_corpus_dataset
 
+from srft_format.annotators.modes import MODES
 from srft_format.annotators.prompts import load_template
 from srft_format.cli.main import cli
 from srft_format.dataset import Dataset
