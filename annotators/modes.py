@@ -68,7 +68,7 @@ _BASE = frozenset({"task", "context", "limits"})
 _HINDSIGHT = _BASE | {"outcome", "tests", "gold_patch"}
 
 MODES: dict[str, Mode] = {m.name: m for m in (
-    Mode("per-step", "per-step-v1", _BASE | {"step"}, "object",
+    Mode("per-step", "per-step-v2", _BASE | {"step"}, "object",
          "one call per step: the task and the steps before it (causal)"),
     Mode("hindsight", "hindsight-v1", _HINDSIGHT | {"step"}, "object",
          "one call per step: the whole run, outcome, tests, gold patch; shared prompt prefix", sees_future=True),
