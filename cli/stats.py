@@ -31,7 +31,8 @@ FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "
 @click.command()
 @click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--by", type=click.Choice(BY_CHOICES),
-              help="Break the figures down by this (agent: the scaffold; annotator: the reject rates).")
+              help="Break the figures down by this (agent: the scaffold; annotator: the reject rates; evidence: the "
+              "reject rates of hindsight vs causal critics, by the evidence each annotator declared).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @policy_options
 def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) -> None:
@@ -77,9 +78,7 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, **policy: Any) ->
 
 
 def describe_policy(policy: TrainingPolicy) -> str:
-    annotators = ", ".join(policy.verdicts.annotators) or "all (by id)"
-    threshold = f" {policy.verdicts.threshold}" if policy.verdicts.resolution.value == "threshold" else ""
-    return (f"{policy.name}; verdicts: {policy.verdicts.resolution.value}{threshold} over {annotators}; "
+    return (f"{policy.name}; verdicts: {policy.verdicts.describe()}; "
             f"unlabeled steps: {policy.unlabeled}{'; soft weights' if policy.soft else ''}")
 
 

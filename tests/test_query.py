@@ -320,3 +320,14 @@ def test_default_priority_goes_by_kind_the_same_in_policy_sql_and_exports(kinds,
     assert record["order"] == list(policy.verdicts.order) and record["rule"] == policy.verdicts.describe()
     weights = [m["weight"] for m in json.loads(out.read_text().splitlines()[0])["messages"] if "weight" in m]
     assert weights == [int(w > 0) for w in policy.step_weights(traj, ds.verdicts_by_trajectory()["t-k"])]
+
+
+def test_sql_and_stats_separate_hindsight_from_causal_labels(kinds, srft):
+    classes = dict(rows(open_views([kinds]), "SELECT id, priority_class FROM annotators"))
+    assert classes == {"zed": "human", "z-hindsight": "llm hindsight", "a-causal": "llm causal",
+                       "old-llm": "llm causal", "rules": "rule", "outcome": "outcome"}
+    evidence = dict(rows(open_views([kinds]), "SELECT id, evidence FROM annotators"))
+    assert evidence["z-hindsight"] == ["prefix", "future", "gold_patch"] and evidence["old-llm"] == []
+    run = srft("stats", kinds, "--by", "evidence", "--format", "json")
+    rates = {r["evidence"]: (r["labeled"], r["reject_rate"]) for r in json.loads(run.stdout)["reject_rate"]}
+    assert rates["llm hindsight"] == (2, 1.0) and rates["llm causal"] == (4, 0.5)
