@@ -67,6 +67,9 @@ class AnnotationRun:
         self.critic = critic
         self.limit = limit
         declared = self.dataset.annotators.get(critic.id)
+        if declared is not None and not declared.evidence and \
+                declared == critic.annotator.model_copy(update={"evidence": []}):
+            critic.annotator = declared  # declared before format 1.1 recorded evidence: the same critic resumes
         if declared is not None and declared != critic.annotator:
             raise SrftError(Problem(
                 f"annotator {critic.id!r} is already declared with a different definition "

@@ -220,3 +220,15 @@ def test_an_annotator_with_no_verdicts_is_still_declared(data):
 def test_default_content_still_answers_first_error_prompts():
     prompt = load_template("first-error-v1").render_empty(steps=[0, 1])
     assert json.loads(default_content({"messages": [{"content": prompt}]}))[1]["step"] == 1
+
+
+def test_a_critic_declared_before_evidence_was_recorded_resumes_under_its_old_declaration(tmp_path, corpus_dataset):
+    from srft_format.annotators.rules import RuleCritic
+
+    old = RuleCritic("rules").annotator.model_copy(update={"evidence": []})  # as a 1.0 run declared it
+    path = tmp_path / "old"
+    write_dataset(path, [corpus_trajectory(corpus_dataset, PYDICOM)], annotators=[old], storage="jsonl")
+    result = CliRunner().invoke(cli, ["annotate", str(path), "--critic", "rules"])
+    assert result.exit_code == 0, result.output
+    ds = Dataset.open(path)
+    assert ds.annotators["rules"] == old and ds.manifest.counts.verdicts > 0

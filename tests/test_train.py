@@ -193,7 +193,8 @@ def test_srft_train_runs_three_steps_per_policy(srft, critic_dataset, tiny_model
     assert run.code == 0, run.stderr
     record = json.loads((out / "run.json").read_text())
     data = record["data"]
-    assert record["policy"] == TrainingPolicy(policy, unlabeled="train").to_dict()
+    declared = Dataset.open(critic_dataset).manifest.annotators
+    assert record["policy"] == TrainingPolicy(policy, unlabeled="train").for_annotators(declared).to_dict()
     assert record["dataset"]["manifest_sha256"] == file_sha256(critic_dataset / "manifest.json")
     training_policy = TrainingPolicy(policy, unlabeled="train")
     assert data["trained_steps"] == expected_trained_steps(critic_dataset, training_policy)
