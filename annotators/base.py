@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from srft_format.errors import SrftError
 from srft_format.models import Annotator, Label, Trajectory, Verdict
 
 Emit = Callable[[Verdict], None]
@@ -48,8 +49,28 @@ class Critic(ABC):
         """The model calls :meth:`label` would make; none for critics that call no model."""
         return []
 
+    def prompt_for(self, traj: Trajectory, step: int) -> str:
+        """The exact prompt that judges ``step`` of ``traj`` (for ``--show-prompt``)."""
+        raise SrftError(f"critic {self.id!r} sends no prompt")
+
     async def aclose(self) -> None:
         """Release connections or models."""
+
+
+def show_prompt(critic: Critic, dataset: str, which: str) -> str:
+    """The prompt ``critic`` would send for ``which`` (``STEP`` of the first trajectory, or ``TRAJECTORY:STEP``)."""
+    from srft_format.dataset import Dataset
+
+    traj_id, _, step_text = which.rpartition(":")
+    if not step_text.isdigit():
+        raise SrftError(f"--show-prompt {which!r}: expected STEP or TRAJECTORY:STEP (a step index)")
+    step = int(step_text)
+    for traj in Dataset.open(dataset).trajectories():
+        if traj_id in ("", traj.id):
+            if step >= len(traj.steps):
+                raise SrftError(f"--show-prompt {which!r}: trajectory {traj.id!r} has {len(traj.steps)} steps")
+            return critic.prompt_for(traj, step)
+    raise SrftError(f"--show-prompt {which!r}: no trajectory {traj_id!r} in {dataset}")
 
 
 def make_verdict(annotator: str, step: int, label: Label, score: float | None = None,

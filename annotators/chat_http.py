@@ -32,6 +32,10 @@ class Completion:
     prompt_tokens: int
     completion_tokens: int
     cached: bool = False
+    finish_reason: str | None = None
+    """``length``: the answer was cut at ``max_tokens``."""
+    reasoning: str | None = None
+    """The model's reasoning (``reasoning_content``), when the endpoint returns it."""
 
 
 class EndpointFailed(StopRun):
@@ -118,7 +122,7 @@ class OpenAIChat:
             # endpoints that report no usage are charged the estimate (prompt) and ~4 characters a token
             self.budget.settle(reservation, answer.prompt_tokens or prompt_tokens,
                                answer.completion_tokens or approx_tokens(answer.text))
-        if self.cache is not None:
+        if self.cache is not None and answer.finish_reason != "length":  # a cut answer is asked again
             self.cache.put(key, answer.text, answer.prompt_tokens, answer.completion_tokens)
         return answer
 
@@ -168,13 +172,16 @@ class OpenAIChat:
         choices = response.get("choices") if isinstance(response, dict) else None
         if not choices or not isinstance(choices[0], dict):
             raise EndpointFailed("the endpoint answered without choices")
-        text = self.scrub((choices[0].get("message") or {}).get("content") or "")
+        message = choices[0].get("message") or {}
+        text = self.scrub(message.get("content") or "")
+        reasoning = self.scrub(message.get("reasoning_content") or message.get("reasoning") or "")
         usage = response.get("usage") or {}
         prompt = usage.get("prompt_tokens") or 0
         completion = usage.get("completion_tokens") or 0
         self.stats.prompt_tokens += prompt
         self.stats.completion_tokens += completion
-        return Completion(text, prompt, completion)
+        return Completion(text, prompt, completion, finish_reason=choices[0].get("finish_reason"),
+                          reasoning=reasoning if isinstance(reasoning, str) and reasoning else None)
 
     def scrub(self, text: str) -> str:
         """``text`` with the API key, and any other secret, replaced (an endpoint may echo a request's

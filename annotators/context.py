@@ -10,7 +10,13 @@ Cutting strategy (never silent: every cut is described in :class:`ContextInfo` a
    steps were left out.
 
 In trajectory mode the steps are split into consecutive windows that each fit the budget (one call per
-window), each step cut in the middle when it alone does not fit.
+window), each step cut in the middle when it alone does not fit; a window after the first starts with a compact
+account of the steps before it (one line each, newest kept when they do not all fit an eighth of the budget).
+
+In hindsight and first-error modes the prompt holds the whole trajectory, the outcome and the task's evidence
+(:func:`whole_context`), identical for every call on one trajectory so a server's prefix cache serves them:
+the outcome and each evidence part are cut to an eighth of the budget, and when the steps still do not fit,
+the longest step blocks are cut in the middle to one common cap.
 
 Token counts use a :data:`TokenCounter`; the default, :func:`approx_tokens`, estimates 4 characters per token
 (no tokenizer needed); the local critic counts with its real tokenizer.
@@ -169,10 +175,11 @@ def trajectory_windows(rendered: RenderedTrajectory, max_tokens: int,
                        overhead: int) -> list[tuple[str, str, list[int], ContextInfo]]:
     """Consecutive windows of all steps that each fit ``max_tokens``: ``(task, context, steps, info)`` each.
 
-    A window after the first does not show the steps before it; its ``info.omitted_steps`` says so.
+    A window after the first does not show the steps before it in full (its ``info.omitted_steps`` says so);
+    :func:`earlier_account` gives their compact account, within the eighth of the budget kept for it here.
     """
     task, used, cut_task = _budget_task(rendered, max_tokens - overhead)
-    room = max(MIN_PART_TOKENS, max_tokens - overhead - used)
+    room = max(MIN_PART_TOKENS, max_tokens - overhead - used - account_budget(max_tokens))
     windows: list[tuple[str, str, list[int], ContextInfo]] = []
     blocks: list[str] = []
     members: list[int] = []
@@ -200,3 +207,101 @@ def trajectory_windows(rendered: RenderedTrajectory, max_tokens: int,
     if members:
         close()
     return windows
+
+
+ACCOUNT_LINE_CHARS = 160
+"""Each earlier step's line in a trajectory window's account of the steps before it."""
+
+
+def account_budget(max_tokens: int) -> int:
+    """Tokens kept in each trajectory window for the account of the earlier windows."""
+    return max_tokens // 8
+
+
+def earlier_account(traj: Trajectory, before: int, max_tokens: int, count: TokenCounter) -> str:
+    """One line per step before ``before`` (action and the start of the answer), newest kept within
+    :func:`account_budget`; '' for the first window."""
+    lines = []
+    for step in traj.steps[:before]:
+        action = " ".join(message_text(traj.messages[step.output]).split())
+        answer = " ".join("\n".join(message_text(traj.messages[i]) for i in step.observations).split())
+        line = f"step {step.index}: {action[:ACCOUNT_LINE_CHARS]}"
+        if answer:
+            line += f" -> {answer[:ACCOUNT_LINE_CHARS // 2]}"
+        lines.append(line + "\n")
+    budget = account_budget(max_tokens)
+    kept: list[str] = []
+    for line in reversed(lines):
+        if count("".join(kept)) + count(line) > budget - 16:
+            kept.append(f"(steps 0-{before - len(kept) - 1} left out)\n")
+            break
+        kept.append(line)
+    return "".join(reversed(kept))
+
+
+def outcome_text(traj: Trajectory) -> str:
+    """The run's outcome for a hindsight prompt: resolved, exit status, failing tests, submitted patch."""
+    out = traj.outcome
+    resolved = {True: "yes", False: "no", None: "not evaluated"}[out.resolved]
+    lines = [f"Resolved: {resolved}", f"Exit status: {out.exit_status or '(not recorded)'}"]
+    evaluation = out.evaluation
+    if evaluation is not None and evaluation.tests_failed:
+        lines.append("Tests that failed in the evaluation: " + ", ".join(evaluation.tests_failed))
+    lines.append("Submitted patch:\n" + (out.patch.strip() if out.patch and out.patch.strip() else "(none)"))
+    return "\n".join(lines) + "\n"
+
+
+def tests_of(traj: Trajectory) -> dict[str, Any]:
+    """The task's tests for a template: ``fail_to_pass``, ``pass_to_pass`` (lists) and ``test_patch``."""
+    task = traj.task
+    evaluation = traj.outcome.evaluation
+    return {"fail_to_pass": task.fail_to_pass or (evaluation.fail_to_pass if evaluation else None) or [],
+            "pass_to_pass": task.pass_to_pass or (evaluation.pass_to_pass if evaluation else None) or [],
+            "test_patch": task.test_patch or ""}
+
+
+@dataclass
+class WholeContext:
+    """What every hindsight / first-error call on one trajectory shares."""
+
+    task: str
+    context: str
+    outcome: str
+    tests: dict[str, Any]
+    gold_patch: str
+    info: ContextInfo
+
+
+def whole_context(traj: Trajectory, rendered: RenderedTrajectory, max_tokens: int, overhead: int) -> WholeContext:
+    """The whole trajectory with its outcome and evidence within ``max_tokens`` (see the module's strategy)."""
+    count = rendered.count
+    task, used, cut_task = _budget_task(rendered, max_tokens - overhead)
+    part = max(MIN_PART_TOKENS, (max_tokens - overhead) // 8)
+    outcome = cut_middle(outcome_text(traj), part, count)
+    gold = cut_middle(traj.task.gold_patch or "", part, count)
+    tests = tests_of(traj)
+    tests["test_patch"] = cut_middle(tests["test_patch"], part, count)
+    used += count(outcome) + count(gold) + count(tests["test_patch"]) + \
+        count(" ".join(tests["fail_to_pass"] + tests["pass_to_pass"]))
+    blocks = [rendered.block(i) for i in range(len(rendered.steps))]
+    room = max(MIN_PART_TOKENS, max_tokens - overhead - used)
+    sizes = [count(b) for b in blocks]
+    cap = _common_cap(sizes, room)
+    cut_steps = [i for i, size in enumerate(sizes) if size > cap]
+    context = "".join(cut_middle(b, cap, count) if size > cap else b for b, size in zip(blocks, sizes))
+    info = ContextInfo(used + count(context) + overhead, cut_task=cut_task, cut_steps=cut_steps)
+    return WholeContext(task, context, outcome, tests, gold, info)
+
+
+def _common_cap(sizes: list[int], room: int) -> int:
+    """The largest per-block cap with ``sum(min(size, cap)) <= room`` (at least :data:`MIN_PART_TOKENS`)."""
+    if sum(sizes) <= room:
+        return max(sizes, default=0)
+    low, high = MIN_PART_TOKENS, max(sizes)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if sum(min(s, mid) for s in sizes) <= room:
+            low = mid
+        else:
+            high = mid - 1
+    return low

@@ -20,11 +20,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from srft_format.errors import SrftError
 from srft_format.models import Annotator, AnnotatorKind, Label, Trajectory
 
 from .base import Critic, Emit, make_verdict
-from .context import render_trajectory, step_context
-from .prompts import DEFAULT_TEMPLATES, load_template
+from .context import ContextInfo, RenderedTrajectory, render_trajectory, step_context
+from .modes import MODES, get_mode
+from .prompts import load_template
+
+LOCAL_MODES = ("per-step",)
+"""The modes the local critic runs: constrained choice scores one step's label word per prompt."""
 
 ANSWER_PREFIX = '{"label": "'
 CHOICES = (Label.correct, Label.incorrect, Label.neutral)
@@ -32,7 +37,9 @@ CHOICES = (Label.correct, Label.incorrect, Label.neutral)
 
 class LocalCritic(Critic):
     def __init__(self, annotator_id: str, model_path: str | os.PathLike | None = None, *,
-                 max_context_tokens: int = 1024, with_observation: bool = True, template: str | None = None):
+                 max_context_tokens: int = 1024, with_observation: bool = True, template: str | None = None,
+                 mode: str = "per-step"):
+        self.mode, self.template = local_mode_and_template(mode, template)
         import torch
         from transformers.utils import logging as hf_logging
 
@@ -44,13 +51,12 @@ class LocalCritic(Critic):
         self.torch = torch
         self.tokenizer = load_tokenizer(path)
         self.model = load_model(path, dtype=torch.float32).eval()
-        self.template = load_template(template or DEFAULT_TEMPLATES["per-step"])
         self.max_context_tokens = max_context_tokens
         self.with_observation = with_observation
         self.overhead = self.template.overhead(self.count)
         self.annotator = Annotator(
             id=annotator_id, kind=AnnotatorKind.llm, model=path.name, prompt=self.template.name,
-            prompt_sha256=self.template.sha256,
+            prompt_sha256=self.template.sha256, evidence=self.mode.evidence(self.template),
             parameters={"mode": "per-step", "scoring": "choice", "choices": [c.value for c in CHOICES],
                         "max_context_tokens": max_context_tokens, "with_observation": with_observation},
             description="local transformers critic, constrained choice over the label words")
@@ -58,12 +64,19 @@ class LocalCritic(Critic):
     def count(self, text: str) -> int:
         return len(self.tokenizer.encode(text, add_special_tokens=False))
 
+    def _prompt(self, rendered: RenderedTrajectory, index: int) -> tuple[str, ContextInfo]:
+        task, context, info = step_context(rendered, index, self.max_context_tokens, self.with_observation,
+                                           self.overhead)
+        limits = {"max_context_tokens": self.max_context_tokens, "max_tokens": 1}
+        return self.template.render(task=task, context=context, step=index, limits=limits), info
+
+    def prompt_for(self, traj: Trajectory, step: int) -> str:
+        return self._prompt(render_trajectory(traj, self.count), step)[0]
+
     async def label(self, traj: Trajectory, steps: Sequence[int], emit: Emit) -> None:
         rendered = render_trajectory(traj, self.count)
         for index in steps:
-            task, context, info = step_context(rendered, index, self.max_context_tokens, self.with_observation,
-                                                   self.overhead)
-            prompt = self.template.render(task=task, context=context, step=index)
+            prompt, info = self._prompt(rendered, index)
             probs = await asyncio.to_thread(self.choice_probabilities, prompt)
             best = max(probs, key=probs.__getitem__)
             emit(make_verdict(self.id, index, best, probs[Label.correct],
@@ -95,3 +108,18 @@ class LocalCritic(Critic):
             logprobs = self.torch.log_softmax(out.logits[0].float(), -1)
             total += sum(float(logprobs[i, t]) for i, t in enumerate(tokens[1:]))
         return total
+
+
+def local_mode_and_template(mode: str, template: str | None) -> tuple[Any, Any]:
+    """The mode and template the local critic would run; refuses, by name, what it cannot run."""
+    if mode not in LOCAL_MODES:
+        get_mode(mode)
+        raise SrftError(f"the local critic cannot run --mode {mode}: it scores one step's label word per prompt; "
+                        f"it runs --mode {', '.join(LOCAL_MODES)} (use --critic openai for {mode})")
+    found = load_template(template or MODES[mode].template)
+    made_for = found.name.rsplit("-v", 1)[0]
+    if found.shipped and made_for in MODES and made_for not in LOCAL_MODES:
+        raise SrftError(f"the local critic cannot run template {found.name} (made for --mode {made_for}); "
+                        f"it runs per-step templates such as {MODES['per-step'].template}")
+    MODES[mode].check(found)
+    return MODES[mode], found

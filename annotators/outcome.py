@@ -7,14 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from srft_format.models import Annotator, AnnotatorKind, Label, Trajectory
+from srft_format.models import Annotator, AnnotatorKind, Evidence, Label, Trajectory
 
 from .base import Critic, Emit, make_verdict
 
 
 class OutcomeCritic(Critic):
+    EVIDENCE = (Evidence.outcome,)
+
     def __init__(self, annotator_id: str = "outcome"):
-        self.annotator = Annotator(id=annotator_id, kind=AnnotatorKind.outcome,
+        self.annotator = Annotator(id=annotator_id, kind=AnnotatorKind.outcome, evidence=list(self.EVIDENCE),
                                    description="every step of a resolved trajectory is correct")
 
     async def label(self, traj: Trajectory, steps: Sequence[int], emit: Emit) -> None:

@@ -14,12 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from srft_format.errors import SrftError
-from srft_format.models import ActionKind, Annotator, AnnotatorKind, Label, Trajectory
+from srft_format.models import ActionKind, Annotator, AnnotatorKind, Evidence, Label, Trajectory
 
 from .base import Critic, Emit, make_verdict
 from .context import message_text
 
-RULESET_VERSION = "1"
+RULESET_VERSION = "2"
+"""2: ``cd DIR && cmd`` is the program ``cmd`` (1 read every such command as ``cd``)."""
 
 READ_ONLY_KINDS = {ActionKind.view, ActionKind.search, ActionKind.think, ActionKind.message}
 """Action kinds that cannot change the environment, so repeating a failed action after them is pointless."""
@@ -31,6 +32,7 @@ SYNTAX_ERROR_MARKERS = (
 _PY_EXCEPTION = re.compile(r"^\s*(?:[A-Za-z_][\w.]*\.)?[A-Z]\w*(?:Error|Exception)\b.*$", re.MULTILINE)
 _SHELL_ERROR = re.compile(r"^.*(?:command not found|No such file or directory|Permission denied).*$", re.MULTILINE)
 _LINT_CODE = re.compile(r"^- E\d+ .*$", re.MULTILINE)
+_LEADING_CD = re.compile(r"^\s*cd\s+(?:\"[^\"]*\"|'[^']*'|\S+)\s*(?:&&|;)\s*")
 
 
 @dataclass(frozen=True)
@@ -45,8 +47,12 @@ class StepView:
 
     @property
     def program(self) -> str:
-        """The first word of the action (``python``, ``edit``, ``str_replace_editor``)."""
-        return self.action.split(maxsplit=1)[0] if self.action.strip() else ""
+        """The first word of the action (``python``, ``edit``, ``str_replace_editor``), after any leading
+        ``cd DIR &&`` or ``cd DIR;`` (``cd /repo && python t.py`` runs ``python``)."""
+        action = self.action
+        while (cd := _LEADING_CD.match(action)) is not None:
+            action = action[cd.end():]
+        return action.split(maxsplit=1)[0] if action.strip() else ""
 
 
 def step_views(traj: Trajectory) -> list[StepView]:
@@ -160,13 +166,16 @@ def rule_doc(name: str) -> str:
 class RuleCritic(Critic):
     """Runs the selected rules; a step flagged by any of them gets one ``incorrect`` verdict naming them all."""
 
+    EVIDENCE = (Evidence.prefix, Evidence.outcome)
+    """The rules read the steps up to the judged one, and ``empty_submit`` the submitted patch."""
+
     def __init__(self, annotator_id: str = "rules", rules: Sequence[str] = tuple(RULES)):
         unknown = [r for r in rules if r not in RULES]
         if unknown:
             raise SrftError(f"unknown rule(s) {', '.join(unknown)}; available: {', '.join(RULES)}")
         self.rules = tuple(rules)
         self.annotator = Annotator(
-            id=annotator_id, kind=AnnotatorKind.rule,
+            id=annotator_id, kind=AnnotatorKind.rule, evidence=list(self.EVIDENCE),
             parameters={"rules": list(self.rules), "ruleset_version": RULESET_VERSION},
             description="srft rule critics: " + ", ".join(self.rules))
 

@@ -71,6 +71,9 @@ class AnnotationRun:
         self.critic = critic
         self.limit = limit
         declared = self.dataset.annotators.get(critic.id)
+        if declared is not None and not declared.evidence and \
+                declared == critic.annotator.model_copy(update={"evidence": []}):
+            critic.annotator = declared  # declared before format 1.1 recorded evidence: the same critic resumes
         if declared is not None and declared != critic.annotator:
             raise SrftError(Problem(
                 f"annotator {critic.id!r} is already declared with a different definition "
@@ -156,6 +159,9 @@ class VerdictSink:
         self.flush()
         while self.writes:
             await asyncio.gather(*self.writes)
+        if self.run.critic.id not in self.run.dataset.annotators and not self.run.stats.committed:
+            # declared even with 0 verdicts, so `srft agree` can compare against it (0 labels, not "unknown id")
+            await self._write([], dict(self.run.step_counts))
 
     async def _write(self, batch: list[tuple[str, Verdict]], step_counts: dict[str, int]) -> None:
         async with self._lock:
@@ -168,7 +174,7 @@ class VerdictSink:
             for traj_id, verdict in batch:
                 out.add_verdict(traj_id, verdict)
         self.run.stats.committed += len(batch)
-        self.run.stats.batches += 1
+        self.run.stats.batches += bool(batch)
 
 
 async def annotate(run: AnnotationRun, *, concurrency: int = 8, batch_steps: int = 500,

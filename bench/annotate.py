@@ -5,10 +5,13 @@ verdict commits) over N steps of corpus trajectories against a loopback chat-com
 at once (in its own process), and compares with the bare ``openai`` client sending the same number of
 requests at the same concurrency (the baseline, same run), and with srft's HTTP layer alone (the floor).
 Target: >= 500 steps/s on 2 cores.
-Then prints the prompt tokens per step that ``--mode per-step`` and ``--mode trajectory`` send on the corpus.
+Then prints, per ``--mode``, the prompt tokens per labeled step on the corpus and the share of each prompt that
+repeats the previous prompt's prefix (what vLLM's or SGLang's prefix cache serves). Target: hindsight, with
+cached prefixes, at most 1.3x the uncached prompt tokens of trajectory mode.
 
     python bench/annotate.py                       # 10,000 steps, concurrency 64
     python bench/annotate.py --steps 2000 --concurrency 16
+    python bench/annotate.py --prompts-only        # only the per-mode prompt figures
 """
 
 from __future__ import annotations
@@ -112,25 +115,63 @@ async def transport_only(base_url: str, requests: int, concurrency: int) -> tupl
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def tokens_per_step(corpus: Path) -> dict[str, float]:
-    """Estimated prompt tokens per labeled step for each mode (dry-run planning, ~4 characters per token)."""
+def common_prefix(a: str, b: str) -> int:
+    return len(os.path.commonprefix([a, b]))
+
+
+CONTEXTS = (8192, 131072)
+"""--max-context-tokens for the prompt figures: the default (long runs are cut or windowed) and one that holds
+every corpus trajectory whole (hindsight then shows the whole run, as it is meant to)."""
+
+
+def prompt_figures(corpus: Path, max_context_tokens: int) -> dict[str, dict[str, float]]:
+    """Per mode, over the corpus: prompts sent, prompt tokens per labeled step (uncached), the share of prompt
+    characters that repeat the previous prompt's prefix (what a server's prefix cache serves), and the prompt
+    tokens per labeled step left to compute when such prefixes are cached. Tokens: ~4 characters each."""
+    from srft_format.annotators.context import approx_tokens
+    from srft_format.annotators.modes import MODES
+
     out = {}
-    for mode in ("per-step", "trajectory"):
+    for mode in MODES:
         chat = OpenAIChat(base_url="http://127.0.0.1:9/v1", model="plan", api_key="plan", budget=Budget(),
                           cache=None)
-        run = AnnotationRun(corpus, LLMCritic("plan", chat, mode=mode))
-        calls = run.plan()
+        critic = LLMCritic("plan", chat, mode=mode, max_context_tokens=max_context_tokens)
+        run = AnnotationRun(corpus, critic)
+        prompts = [call.prompt for item in run.work() for call in critic.calls(item.traj, item.steps)]
         steps = run.stats.total_steps - run.stats.excluded
-        out[mode] = sum(c.prompt_tokens for c in calls) / steps
-        out[f"{mode} calls"] = len(calls)
+        total = sum(map(len, prompts))
+        shared = sum(common_prefix(p, q) for p, q in zip(prompts, prompts[1:]))
+        tokens = sum(map(approx_tokens, prompts))
+        out[mode] = {"calls": len(prompts), "tokens_per_step": tokens / steps, "shared": shared / total,
+                     "cached_tokens_per_step": tokens * (1 - shared / total) / steps}
     return out
+
+
+def print_prompt_figures(figures: dict[str, dict[str, float]], max_context_tokens: int) -> None:
+    print(f"prompt tokens per labeled step on the corpus, --max-context-tokens {max_context_tokens} (estimated, "
+          "~4 characters a token; cached: less the prefix each prompt shares with the previous one):")
+    print(f"  {'mode':12} {'calls':>6} {'tokens/step':>12} {'prefix shared':>14} {'cached tokens/step':>19}")
+    for mode, f in figures.items():
+        print(f"  {mode:12} {f['calls']:6.0f} {f['tokens_per_step']:12.0f} {f['shared']:14.1%} "
+              f"{f['cached_tokens_per_step']:19.0f}")
+    ratio = figures["hindsight"]["cached_tokens_per_step"] / figures["trajectory"]["tokens_per_step"]
+    print(f"hindsight with cached prefixes / trajectory uncached: {ratio:.2f}x   target <= 1.3x: "
+          f"{'met' if ratio <= 1.3 else 'NOT met'}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=10_000)
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--prompts-only", action="store_true",
+                        help="Only the per-mode prompt figures (no server, no throughput run).")
     args = parser.parse_args()
+    if args.prompts_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            corpus = corpus_dataset(Path(tmp))
+            for context in CONTEXTS:
+                print_prompt_figures(prompt_figures(corpus, context), context)
+        return
 
     ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     server = multiprocessing.Process(target=serve, args=(ports,), daemon=True)
@@ -145,7 +186,7 @@ def main() -> None:
             floor_wall, floor_cpu = asyncio.run(transport_only(base_url, sent, args.concurrency))
             t_steps, t_wall, t_cpu, t_sent = asyncio.run(srft_run(data, base_url, args.concurrency, "trajectory"))
             assert Dataset.open(data).manifest.counts.verdicts == steps + t_steps == 2 * args.steps
-            tokens = tokens_per_step(corpus)
+            figures = {context: prompt_figures(corpus, context) for context in CONTEXTS}
     finally:
         server.terminate()
     print(f"cores: {os.cpu_count()}  steps: {steps}  concurrency: {args.concurrency}  (server in its own process)")
@@ -159,9 +200,8 @@ def main() -> None:
           f"(--mode trajectory, {t_sent} requests)")
     print(f"ratio srft/bare throughput: {(steps / wall) / (sent / base_wall):.2f}   target >= 500 steps/s (per-step): "
           f"{'met' if steps / wall >= 500 else 'NOT met'}")
-    print(f"prompt tokens per step on the corpus (estimated): per-step {tokens['per-step']:.0f} "
-          f"({tokens['per-step calls']} calls), trajectory {tokens['trajectory']:.0f} "
-          f"({tokens['trajectory calls']} calls): {tokens['per-step'] / tokens['trajectory']:.1f}x fewer")
+    for context, found in figures.items():
+        print_prompt_figures(found, context)
 
 
 if __name__ == "__main__":

@@ -9,12 +9,14 @@ from typing import Any
 
 import click
 
-CRITICS = ("rules", "outcome", "openai", "local", "human")
-
+from srft_format.annotators.modes import MODES
+from srft_format.annotators.registry import CRITICS
 
 @click.command()
 @click.argument("dataset", type=click.Path(file_okay=False), required=False)
-@click.option("--critic", type=click.Choice(CRITICS), help="Who labels the steps (required).")
+@click.option("--critic", type=click.Choice(list(CRITICS)), help="Who labels the steps (required; see --list).")
+@click.option("--list", "list_critics", is_flag=True,
+              help="List the critics, their modes and the evidence each mode reads, and exit.")
 @click.option("--annotator-id", help="Id recorded on every verdict. Default: rules, outcome, llm:MODEL, "
               "local:MODEL; required for human.")
 @click.option("--limit", type=click.IntRange(min=0), help="Only the first N trajectories.")
@@ -45,9 +47,15 @@ CRITICS = ("rules", "outcome", "openai", "local", "human")
 @click.option("--price-out", default=0.0, show_default=True, help="openai: US dollars per 1M completion tokens.")
 @click.option("--temperature", default=0.0, show_default=True, help="openai: sampling temperature.")
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1), help="openai: completion tokens per answer.")
-@click.option("--mode", type=click.Choice(["per-step", "trajectory"]), default="per-step", show_default=True,
-              help="openai: one call per step, or one call per trajectory window (JSON list; far fewer tokens).")
-@click.option("--template", help="openai/local: prompt template name (default per mode; see annotators/prompts).")
+@click.option("--mode", type=click.Choice(list(MODES)), default="per-step", show_default=True,
+              help="openai: per-step (the steps before), hindsight (the whole run, outcome, tests, gold patch; "
+              "one call per step, shared prompt prefix), trajectory (one call per window), first-error (the "
+              "earliest decisive mistake). See --list.")
+@click.option("--template", metavar="NAME|PATH.j2", help="openai/local: a shipped template (default per mode) or "
+              "your own Jinja file, rendered in a sandbox; its sha256 is recorded. Variables: "
+              "annotators/prompts/README.md.")
+@click.option("--show-prompt", metavar="[TRAJECTORY:]STEP", help="Print the exact prompt that judges STEP (of the "
+              "first trajectory, or of TRAJECTORY) and exit; sends and writes nothing.")
 @click.option("--max-context-tokens", type=int, help="openai/local: cut prompts to this many tokens "
               "(task + recent steps + the step; recorded in each verdict). Default 8192 (openai), 1024 (local).")
 @click.option("--observation/--no-observation", default=True, show_default=True,
@@ -68,7 +76,7 @@ def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, 
     The run holds the dataset's writer lock: a second writer is refused (or waits, with srft --wait).
 
     \b
-    Critics:
+    Critics (srft annotate --list: each critic, its modes and the evidence each mode reads):
       rules    cheap checks on the log (see --list-rules); only ever says incorrect
       outcome  every step of a resolved trajectory is correct (RFT as verdicts)
       openai   any OpenAI-compatible chat endpoint (vLLM, SGLang, llama.cpp, Ollama, OpenAI)
@@ -83,12 +91,19 @@ def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, 
       OPENAI_API_KEY=sk-... srft annotate data --critic openai --model gpt-4o-mini \\
           --base-url https://api.openai.com/v1 --max-cost 5 --price-in 0.15 --price-out 0.6 --prefilter rules
       srft annotate data --critic openai --model qwen --base-url http://localhost:8000/v1 --dry-run
+      srft tasks data --from swe-bench-verified.parquet   # gold patches and tests for hindsight critics
+      srft annotate data --critic openai --model qwen --base-url http://localhost:8000/v1 --mode hindsight
+      srft annotate data --critic openai --model qwen --base-url URL --template mine.j2 --show-prompt 3
       srft annotate data --critic local --limit 2
       srft annotate data --critic human --annotator-id alice --export-sheet alice.csv
       srft annotate data --critic human --annotator-id alice --import-sheet alice.csv
     """
+    from srft_format.annotators.registry import build_critic
     from srft_format.annotators.runner import AnnotationRun
 
+    if options.pop("list_critics"):
+        _print_critics(as_json)
+        return
     if options["list_rules"]:
         from srft_format.annotators.rules import RULES, rule_doc
 
@@ -102,7 +117,13 @@ def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, 
         return
     from srft_format.lock import write_lock
 
-    made = _make_critic(critic, annotator_id, dataset, dry_run, options)
+    show = options.pop("show_prompt")
+    made = build_critic(critic, annotator_id, dataset, dry_run or show is not None, options)
+    if show is not None:
+        from srft_format.annotators.base import show_prompt
+
+        click.echo(show_prompt(made, dataset, show))
+        return
     if dry_run:
         _print_plan(AnnotationRun(dataset, made, prefilter=prefilter, limit=limit, keep_failed=keep_failed),
                     options, as_json)
@@ -123,59 +144,18 @@ def annotate(dataset: str | None, critic: str | None, annotator_id: str | None, 
         sys.exit(2)
 
 
-def _make_critic(kind: str, annotator_id: str | None, dataset: str, dry_run: bool, options: dict[str, Any]) -> Any:
-    if kind == "rules":
-        from srft_format.annotators.rules import RULES, RuleCritic
+def _print_critics(as_json: bool) -> None:
+    from srft_format.annotators.registry import listing
 
-        names = [n.strip() for n in options["rule_names"].split(",")] if options["rule_names"] else list(RULES)
-        return RuleCritic(annotator_id or "rules", names)
-    if kind == "outcome":
-        from srft_format.annotators.outcome import OutcomeCritic
-
-        return OutcomeCritic(annotator_id or "outcome")
-    if kind == "human":
-        from srft_format.annotators.human import HumanSheetCritic
-
-        if not annotator_id or not options["import_sheet"]:
-            raise click.UsageError("--critic human needs --annotator-id and --export-sheet or --import-sheet")
-        from srft_format.dataset import Dataset
-
-        critic = HumanSheetCritic(annotator_id, options["import_sheet"])
-        critic.check_steps({t.id: len(t.steps) for t in Dataset.open(dataset).trajectories()})
-        return critic
-    if kind == "local":
-        from pathlib import Path
-
-        from srft_format.annotators.local import LocalCritic
-
-        model = options["model"]
-        name = Path(model).name if model else "smollm2-135m"
-        return LocalCritic(annotator_id or f"local:{name}", model,
-                           max_context_tokens=options["max_context_tokens"] or 1024,
-                           with_observation=options["observation"], template=options["template"])
-    return _openai_critic(annotator_id, dataset, dry_run, options)
-
-
-def _openai_critic(annotator_id: str | None, dataset: str, dry_run: bool, options: dict[str, Any]) -> Any:
-    from srft_format.annotators.budget import Budget
-    from srft_format.annotators.cache import ResponseCache, cache_path
-    from srft_format.annotators.chat_http import OpenAIChat, api_key_from_env
-    from srft_format.annotators.llm import LLMCritic
-
-    if not options["base_url"] or not options["model"]:
-        raise click.UsageError("--critic openai needs --base-url (or OPENAI_BASE_URL) and --model")
-    if options["max_cost"] is not None and not (options["price_in"] or options["price_out"]):
-        raise click.UsageError("--max-cost needs --price-in/--price-out (US dollars per 1M tokens)")
-    ident = annotator_id or f"llm:{options['model']}"
-    api_key = "dry-run" if dry_run else api_key_from_env(options["api_key_env"])
-    budget = Budget(options["max_requests"], options["max_cost"], options["price_in"], options["price_out"])
-    chat = OpenAIChat(base_url=options["base_url"], model=options["model"], api_key=api_key, budget=budget,
-                      cache=ResponseCache(cache_path(dataset, ident)), concurrency=options["concurrency"],
-                      max_retries=options["max_retries"], timeout=options["timeout"],
-                      temperature=options["temperature"])
-    return LLMCritic(ident, chat, mode=options["mode"], template=options["template"],
-                     max_context_tokens=options["max_context_tokens"] or 8192, max_tokens=options["max_tokens"],
-                     with_observation=options["observation"])
+    rows = listing()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    columns = ("critic", "mode", "evidence", "template", "what")
+    widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in columns[:-1]}
+    click.echo("  ".join(c.ljust(widths.get(c, 0)) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(row[c].ljust(widths.get(c, 0)) for c in columns).rstrip())
 
 
 def _export_sheet(dataset: str, path: str, limit: int | None) -> None:

@@ -11,7 +11,7 @@ import click
 from srft_format.trainers.export import TARGETS
 from srft_format.trainers.masks import MaskOptions
 
-from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
+from .options import mask_options, mask_options_from, policy_for, policy_from_options, policy_options, take_arguments
 
 
 @click.command()
@@ -47,7 +47,7 @@ def export(dataset: str, target: str, output: str, tokenizer: str | None, max_le
     from srft_format.trainers.export import export as run_export
     from srft_format.trainers.loading import load_tokenizer
 
-    policy = policy_from_options(**take_arguments(options, policy_from_options))
+    policy = policy_for(policy_from_options(**take_arguments(options, policy_from_options)), [dataset])
     masks = mask_options_from(options, max_length)
     if target != "trl" and (tokenizer or replace(masks, context=MaskOptions.context) != MaskOptions()):
         raise click.UsageError("--tokenizer, --max-length and the mask options but --context apply to "

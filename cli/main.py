@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "stats": "srft_format.cli.stats:stats",
     "report": "srft_format.cli.report:report",
     "annotate": "srft_format.cli.annotate:annotate",
+    "tasks": "srft_format.cli.tasks:tasks",
     "verdicts": "srft_format.cli.verdicts:verdicts",
     "agree": "srft_format.cli.agree:agree",
     "train": "srft_format.cli.train:train",

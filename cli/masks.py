@@ -14,7 +14,7 @@ from srft_format.trainers.chat import ChatTemplate, to_chat
 from srft_format.trainers.loading import load_tokenizer
 from srft_format.trainers.masks import IGNORE_INDEX, MaskedExample, build_examples
 
-from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
+from .options import mask_options, mask_options_from, policy_for, policy_from_options, policy_options, take_arguments
 
 STYLES = {"trained": "bold green", "rejected": "red", "masked": "bright_black"}
 
@@ -40,7 +40,7 @@ def masks(dataset: str, tokenizer_path: str, trajectory_id: str | None, max_leng
       srft masks my-dataset --tokenizer model-dir/ --annotator human --annotator critic --counts-only
     """
     ds = Dataset.open(dataset)
-    policy = policy_from_options(**take_arguments(options, policy_from_options))
+    policy = policy_for(policy_from_options(**take_arguments(options, policy_from_options)), [dataset])
     mask = mask_options_from(options, max_length)
     traj = ds.trajectory(trajectory_id) if trajectory_id else next(iter(ds.trajectories()), None)
     if traj is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import os
+from collections.abc import Callable, Iterable
 from dataclasses import fields
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,8 @@ _OPTIONS = [
     click.option("--policy", type=click.Choice(POLICY_NAMES), default="srft", show_default=True,
                  help="Which steps train: sft (all), rft (of resolved trajectories), srft (not rejected)."),
     click.option("--annotator", "annotators", multiple=True, metavar="ID",
-                 help="An annotator whose verdicts count; repeat in priority order (default: all, by id)."),
+                 help="An annotator whose verdicts count; repeat in priority order (default: all, by kind: human, "
+                 "LLM hindsight, LLM causal, rule, outcome; ids break ties)."),
     click.option("--resolution", type=click.Choice([r.value for r in Resolution]), default="priority",
                  show_default=True, help="How several annotators' verdicts on a step combine."),
     click.option("--threshold", type=click.FloatRange(0, 1), default=0.5, show_default=True,
@@ -44,6 +46,19 @@ def policy_from_options(policy: str = "srft", annotators: tuple[str, ...] = (), 
     verdicts = VerdictPolicy(annotators=tuple(annotators), resolution=Resolution(resolution),
                              threshold=threshold)
     return TrainingPolicy(name=policy, verdicts=verdicts, unlabeled=unlabeled, soft=soft)
+
+
+def policy_for(policy: TrainingPolicy, datasets: Iterable[str | os.PathLike]) -> TrainingPolicy:
+    """``policy`` with the default priority by kind of the datasets' annotators; prints the rule in force on
+    standard error when several annotators count."""
+    from srft_format.dataset import Dataset
+
+    declared = {a.id: a for path in datasets for a in Dataset.open(path).manifest.annotators}
+    resolved = policy.for_annotators(declared.values())
+    counted = resolved.verdicts.annotators or tuple(declared)
+    if len(counted) > 1:  # with one annotator (or none) there is nothing to combine
+        click.echo(f"verdicts: {resolved.verdicts.describe()}", err=True)
+    return resolved
 
 
 _MASK_OPTIONS = [  # the defaults are MaskOptions's

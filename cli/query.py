@@ -21,7 +21,7 @@ from srft_format.errors import SrftError
 from srft_format.jsonl import open_output
 from srft_format.query import describe_views, open_views, sql_errors
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 
 FORMATS = ("table", "csv", "json", "jsonl", "parquet")
 BATCH_ROWS = 65_536
@@ -60,7 +60,7 @@ def query(args: tuple[str, ...], fmt: str, output: Path | None, safe: bool, **po
       srft query my-dataset                                   # interactive prompt
     """
     datasets, sql = split_arguments(args)
-    con = open_views(datasets, policy=policy_from_options(**policy), safe=safe)
+    con = open_views(datasets, policy=policy_for(policy_from_options(**policy), datasets), safe=safe)
     if sql is None:
         repl(con, output_console())
         return

@@ -11,7 +11,7 @@ from srft_format.jsonl import open_output
 from srft_format.query import open_views
 from srft_format.report import build_report
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 
 
 @click.command()
@@ -30,7 +30,7 @@ def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: 
       srft report my-dataset -o report.html --open
       srft report my-dataset --annotator critic-a -o critic-a.html
     """
-    training = policy_from_options(**policy)
+    training = policy_for(policy_from_options(**policy), datasets)
     con = open_views(datasets, policy=training)
     page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training)
     with open_output(output) as out:

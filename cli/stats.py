@@ -13,7 +13,7 @@ from srft_format.policy import TrainingPolicy
 from srft_format.query import open_views
 from srft_format.stats import BY_CHOICES, FIGURES, prepare, run_figure
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 from .query import output_console, render_table
 
 TITLES = {
@@ -34,7 +34,8 @@ FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "
 @click.command()
 @click.argument("datasets", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
 @click.option("--by", type=click.Choice(BY_CHOICES),
-              help="Break the figures down by this (agent: the scaffold; annotator: the reject rates).")
+              help="Break the figures down by this (agent: the scaffold; annotator: the reject rates; evidence: the "
+              "reject rates of hindsight vs causal critics, by the evidence each annotator declared).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(exists=True),
               help="Measure the recorded-input overhead in this tokenizer's tokens (default: characters).")
@@ -60,7 +61,7 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, tokenizer_path: s
       srft stats my-dataset --by annotator --format json > stats.json
       srft stats my-dataset --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf
     """
-    training = policy_from_options(**policy)
+    training = policy_for(policy_from_options(**policy), datasets)
     con = open_views(datasets, policy=training)
     figures = {}
     with Console(stderr=True).status("resolving verdicts and weighing steps...") as status:  # on a terminal
@@ -104,9 +105,7 @@ def recorded_inputs(datasets: tuple[str, ...], policy: TrainingPolicy,
 
 
 def describe_policy(policy: TrainingPolicy) -> str:
-    annotators = ", ".join(policy.verdicts.annotators) or "all (by id)"
-    threshold = f" {policy.verdicts.threshold}" if policy.verdicts.resolution.value == "threshold" else ""
-    return (f"{policy.name}; verdicts: {policy.verdicts.resolution.value}{threshold} over {annotators}; "
+    return (f"{policy.name}; verdicts: {policy.verdicts.describe()}; "
             f"unlabeled steps: {policy.unlabeled}{'; soft weights' if policy.soft else ''}")
 
 

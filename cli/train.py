@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from .options import mask_options, mask_options_from, policy_from_options, policy_options, take_arguments
+from .options import mask_options, mask_options_from, policy_for, policy_from_options, policy_options, take_arguments
 
 @click.command()
 @click.argument("dataset", type=click.Path(exists=True, file_okay=False))
@@ -50,7 +50,7 @@ def train(dataset: str, model: str, tokenizer: str | None, output: str, **option
     """
     from srft_format.trainers.train import TrainConfig, train as run_training
 
-    policy = policy_from_options(**take_arguments(options, policy_from_options))
+    policy = policy_for(policy_from_options(**take_arguments(options, policy_from_options)), [dataset])
     masks = mask_options_from(options)
     config = TrainConfig(model=model, output=output, tokenizer=tokenizer, **options)
     run = run_training(dataset, policy, config, masks, log=lambda line: click.echo(line, err=True))

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from .options import policy_from_options, policy_options
+from .options import policy_for, policy_from_options, policy_options
 
 COLUMNS = ("trajectory", "step", "label", "score", "annotators", "weight")
 
@@ -26,8 +26,9 @@ def verdicts(dataset: str, fmt: str, summary: bool, limit: int | None, **policy:
     """Resolve every step's verdicts into one effective label, with its training weight.
 
     Uses the same policy objects as the trainers and exports (srft_format.policy): --annotator (repeat, in
-    priority order) picks whose verdicts count, --resolution how they combine (priority, majority, veto,
-    threshold on the mean score); 'weight' is the step's loss weight under --policy. Steps no counted
+    priority order) picks whose verdicts count (default: all, by kind: human, LLM hindsight, LLM causal, rule,
+    outcome), --resolution how they combine (priority, majority, veto, threshold on the mean score); the rule
+    in force is printed on stderr; 'weight' is the step's loss weight under --policy. Steps no counted
     annotator labeled show label '-'.
 
     \b
@@ -40,15 +41,12 @@ def verdicts(dataset: str, fmt: str, summary: bool, limit: int | None, **policy:
 
     from srft_format.dataset import Dataset
 
-    training = policy_from_options(**policy)
+    training = policy_for(policy_from_options(**policy), [dataset])
     ds = Dataset.open(dataset)
     sidecar = ds.verdicts_by_trajectory()
     rows = []
     for traj in islice(ds.trajectories(), limit):
-        extra = sidecar.get(traj.id, [])
-        effective = training.verdicts.resolve([*traj.verdicts, *extra])
-        for step, weight in zip(traj.steps, training.step_weights(traj, extra)):
-            found = effective.get(step.index)
+        for step, (found, weight) in zip(traj.steps, training.decisions(traj, sidecar.get(traj.id, []))):
             rows.append({"trajectory": traj.id, "step": step.index, "label": found.label.value if found else "-",
                          "score": None if found is None or found.score is None else round(found.score, 4),
                          "annotators": ",".join(found.annotators) if found else "", "weight": weight})

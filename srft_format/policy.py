@@ -1,6 +1,11 @@
 """From verdicts to training decisions: the one place where labels become loss weights.
 
 A :class:`VerdictPolicy` resolves the verdicts of several annotators into one effective label per step.
+With no ``--annotator`` order, ``priority`` goes by annotator kind, most specific first (:data:`KIND_ORDER`:
+human, LLM critics that saw more than the prefix, LLM critics that saw only the prefix, rules, outcome), ids
+breaking ties: :meth:`VerdictPolicy.for_annotators` computes that order from the declarations, and
+:meth:`VerdictPolicy.describe` states the rule in force (printed by every command, recorded in run.json and exports).
+The SQL view ``effective_verdicts`` is the query form of :meth:`VerdictPolicy.resolve` (a test proves them equal).
 A :class:`TrainingPolicy` (``sft``, ``rft`` or ``srft``) turns a trajectory and its verdicts into one weight
 per step. The trainers, the exports, ``srft verdicts`` and ``srft stats`` all use these objects, so the numbers
 they report agree. The mask is never stored as truth: it is derived here, at training or export time.
@@ -10,11 +15,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from .models import Label, Trajectory, Verdict
+from .models import Annotator, AnnotatorKind, Evidence, Label, Trajectory, Verdict
 
 DECISIVE = (Label.correct, Label.incorrect)
 
@@ -24,6 +29,26 @@ class Resolution(str, Enum):
     majority = "majority"  # the most frequent decisive label; a tie counts as incorrect
     veto = "veto"  # incorrect if any annotator says incorrect
     threshold = "threshold"  # mean score (correct = 1, incorrect = 0 when unscored) below threshold: incorrect
+
+
+KIND_ORDER = ("human", "llm hindsight", "llm causal", "rule", "outcome")
+"""Default priority, most specific first: who judged a step with the most evidence about it."""
+
+HINDSIGHT_EVIDENCE = frozenset({Evidence.future, Evidence.outcome, Evidence.tests, Evidence.gold_patch})
+
+
+def annotator_class(annotator: Annotator) -> str:
+    """The annotator's place in :data:`KIND_ORDER`: an LLM critic is ``hindsight`` when it declared evidence
+    beyond the prefix (later steps, the outcome, tests, the gold patch), else ``causal``."""
+    if annotator.kind is AnnotatorKind.llm:
+        return "llm hindsight" if HINDSIGHT_EVIDENCE & set(annotator.evidence) else "llm causal"
+    return annotator.kind.value
+
+
+def default_order(annotators: Iterable[Annotator]) -> tuple[str, ...]:
+    """Annotator ids by :data:`KIND_ORDER`, then id."""
+    ranked = {a.id: KIND_ORDER.index(annotator_class(a)) for a in annotators}
+    return tuple(sorted(ranked, key=lambda i: (ranked[i], i)))
 
 
 @dataclass(frozen=True)
@@ -38,9 +63,29 @@ class VerdictPolicy:
     """Which annotators count, and how their verdicts combine into one label per step."""
 
     annotators: tuple[str, ...] = ()
-    """Annotator ids that count, in priority order; empty: all of them (priority then goes by id)."""
+    """Annotator ids that count, in priority order; empty: all of them, in ``order``."""
     resolution: Resolution = Resolution.priority
     threshold: float = 0.5
+    order: tuple[str, ...] = ()
+    """With no ``annotators``: the priority order (:func:`default_order`); ids not in it come after, by id."""
+
+    def for_annotators(self, declared: Iterable[Annotator]) -> "VerdictPolicy":
+        """This policy with the default order by kind of ``declared`` (unchanged when ``annotators`` is given)."""
+        return self if self.annotators else replace(self, order=default_order(declared))
+
+    def describe(self) -> str:
+        """The rule in force, in one line."""
+        if self.resolution is Resolution.threshold:
+            how = f"threshold: mean score below {self.threshold:g} is incorrect"
+        elif self.resolution is Resolution.priority:
+            how = "priority: the first decisive verdict wins"
+        else:
+            how = {Resolution.majority: "majority of decisive verdicts (a tie is incorrect)",
+                   Resolution.veto: "veto: any incorrect verdict wins"}[self.resolution]
+        if self.annotators:
+            return f"{how}; annotators in --annotator order: {' > '.join(self.annotators)}"
+        order = f": {' > '.join(self.order)}" if self.order else ""
+        return f"{how}; all annotators, by kind ({' > '.join(KIND_ORDER)}; ids break ties){order}"
 
     def resolve(self, verdicts: Iterable[Verdict]) -> dict[int, EffectiveVerdict]:
         """Effective verdict per step index, for steps with at least one counted verdict."""
@@ -51,7 +96,11 @@ class VerdictPolicy:
         return {step: self._combine(vs) for step, vs in by_step.items()}
 
     def _rank(self, annotator: str) -> tuple[int, str]:
-        return (self.annotators.index(annotator), "") if self.annotators else (0, annotator)
+        if self.annotators:
+            return self.annotators.index(annotator), ""
+        if annotator in self.order:
+            return self.order.index(annotator), ""
+        return len(self.order), annotator
 
     def _combine(self, verdicts: list[Verdict]) -> EffectiveVerdict:
         verdicts = sorted(verdicts, key=lambda v: self._rank(v.annotator))
@@ -107,9 +156,22 @@ class TrainingPolicy:
         if self.unlabeled not in ("mask", "train"):
             raise ValueError(f"unlabeled must be 'mask' or 'train', not {self.unlabeled!r}")
 
+    def for_annotators(self, declared: Iterable[Annotator]) -> "TrainingPolicy":
+        """This policy with the verdicts' default order by kind of ``declared`` (see :class:`VerdictPolicy`)."""
+        return replace(self, verdicts=self.verdicts.for_annotators(declared))
+
+    def decisions(self, traj: Trajectory,
+                  verdicts: Iterable[Verdict] = ()) -> list[tuple[EffectiveVerdict | None, float]]:
+        """Per step of ``traj``: its effective verdict (None when no counted annotator labeled it) and weight."""
+        effective = self.verdicts.resolve([*traj.verdicts, *verdicts])
+        return list(zip((effective.get(s.index) for s in traj.steps), self._weights(traj, effective)))
+
     def step_weights(self, traj: Trajectory, verdicts: Iterable[Verdict] = ()) -> list[float]:
         """One weight in [0, 1] per step of ``traj``; ``verdicts`` adds sidecar verdicts to the inline ones."""
         effective = self.verdicts.resolve([*traj.verdicts, *verdicts]) if self.name == "srft" else {}
+        return self._weights(traj, effective)
+
+    def _weights(self, traj: Trajectory, effective: dict[int, EffectiveVerdict]) -> list[float]:
         resolved = traj.outcome.resolved is True
         weights = []
         for step in traj.steps:
@@ -133,6 +195,8 @@ class TrainingPolicy:
         out = asdict(self)
         out["verdicts"]["resolution"] = self.verdicts.resolution.value
         out["verdicts"]["annotators"] = list(self.verdicts.annotators)
+        out["verdicts"]["order"] = list(self.verdicts.order)
+        out["verdicts"]["rule"] = self.verdicts.describe()
         return out
 
 

@@ -28,6 +28,7 @@ from .dataset import Dataset
 from .errors import Problem, SrftError
 from .io import storage_of
 from .models import Message, Trajectory, VerdictRecord
+from .policy import annotator_class
 from .policy import TrainingPolicy
 
 VIEWS = ("trajectories", "steps", "messages", "verdicts", "annotators", "effective_verdicts",
@@ -43,8 +44,9 @@ SOURCES = {"trajectories": "srft_trajectory_files", "verdicts": "srft_verdict_fi
 DATA_FILE = re.compile(r"'([^']+\.(?:parquet|jsonl(?:\.gz|\.zst)?))'")
 """A data file named in a DuckDB error message."""
 
-ANNOTATOR_COLUMNS = ("dataset", "id", "kind", "model", "prompt", "prompt_sha256", "description", "parameters")
-"""The columns of ``srft_manifest_annotators`` (all text; ``parameters`` is JSON)."""
+ANNOTATOR_COLUMNS = ("dataset", "id", "kind", "model", "prompt", "prompt_sha256", "description", "parameters",
+                     "evidence", "priority_class")
+"""The columns of ``srft_manifest_annotators`` (all text; ``parameters`` is JSON, ``evidence`` comma-separated)."""
 
 
 def sql_text(name: str) -> str:
@@ -70,7 +72,7 @@ def open_views(datasets: Sequence[str | os.PathLike], *, policy: TrainingPolicy 
         for kind, relation in SOURCES.items():
             parts = [_source_sql(kind, ds, name) for ds, name in zip(opened, names)]
             con.execute(f"CREATE OR REPLACE TEMP VIEW {relation} AS\n" + "\nUNION ALL BY NAME\n".join(parts))
-        set_policy(con, policy or TrainingPolicy())
+        set_policy(con, (policy or TrainingPolicy()).for_annotators(a for ds in opened for a in ds.manifest.annotators))
         for file in VIEW_FILES:
             con.execute(sql_text(file))
     if safe:
@@ -121,6 +123,7 @@ def describe_views(con: duckdb.DuckDBPyConnection) -> str:
 def set_policy(con: duckdb.DuckDBPyConnection, policy: TrainingPolicy) -> None:
     """Point ``effective_verdicts`` and ``training_signal`` at ``policy`` (they read these variables)."""
     settings = {"srft_policy": policy.name, "srft_annotators": list(policy.verdicts.annotators),
+                "srft_order": list(policy.verdicts.order),
                 "srft_resolution": policy.verdicts.resolution.value,
                 "srft_threshold": float(policy.verdicts.threshold),
                 "srft_unlabeled": policy.unlabeled, "srft_soft": policy.soft}
@@ -222,7 +225,8 @@ def _json_structure(t: pa.DataType) -> object:
 def _annotators_sql(ds: Dataset, name: str) -> str:
     """The annotators a dataset's manifest declares, as a VALUES relation (an empty one when none)."""
     rows = [[name, a.id, a.kind.value, a.model, a.prompt, a.prompt_sha256, a.description,
-             orjson.dumps(a.parameters).decode()] for a in ds.manifest.annotators]
+             orjson.dumps(a.parameters).decode(), ",".join(e.value for e in a.evidence), annotator_class(a)]
+            for a in ds.manifest.annotators]
     if not rows:
         return "SELECT " + ", ".join(f"NULL::VARCHAR AS {c}" for c in ANNOTATOR_COLUMNS) + " LIMIT 0"
     columns = ", ".join(f"{c}::VARCHAR AS {c}" for c in ANNOTATOR_COLUMNS)

@@ -4,7 +4,8 @@
 the group of each trajectory; ``stats_steps`` (``stats_steps.sql``), a temporary table of one row per step
 with its group, decile, effective label and weights, so that the steps are scanned and the verdicts resolved
 once per run; and ``stats_labels(grp, decile, label)``, the labels whose reject rates are counted (effective
-verdicts under the connection's policy, or with ``by="annotator"`` every verdict, grouped by annotator).
+verdicts under the connection's policy; with ``by="annotator"`` every verdict, grouped by annotator; with
+``by="evidence"`` every verdict, grouped by its annotator's ``priority_class``: hindsight vs causal LLM critics).
 """
 
 from __future__ import annotations
@@ -29,10 +30,11 @@ GROUP_COLUMNS = {"repo": "repo", "model": "model", "agent": "scaffold", "exit_st
                  "dataset": "dataset"}
 """``--by`` choices that group trajectories -> the ``trajectories`` column they group by."""
 
-BY_CHOICES = (*GROUP_COLUMNS, "annotator")
+BY_CHOICES = (*GROUP_COLUMNS, "annotator", "evidence")
 
 PER_ANNOTATOR = ("reject_rate", "reject_by_position")
-"""The figures ``by="annotator"`` groups (the others stay whole: a trajectory has no one annotator)."""
+"""The figures ``by="annotator"`` and ``by="evidence"`` group (the others stay whole: a trajectory has no one
+annotator)."""
 
 ALL = "all"
 """The group name when there is no grouping."""
@@ -47,7 +49,11 @@ def prepare(con: duckdb.DuckDBPyConnection, by: str | None) -> None:
         raise SrftError(f"cannot group by {by!r}: choose one of {', '.join(BY_CHOICES)}")
     column = GROUP_COLUMNS.get(by or "")
     group = f"coalesce({column}::VARCHAR, '{NO_VALUE}')" if column else f"'{ALL}'"
-    if by == "annotator":
+    if by == "evidence":  # every verdict, grouped by its annotator's class: llm hindsight, llm causal, rule ...
+        labels = ("SELECT coalesce(a.priority_class, 'undeclared') AS grp, 10 * v.step // t.n_steps AS decile, "
+                  "v.label FROM verdicts v JOIN trajectories t ON t.dataset = v.dataset AND t.id = v.trajectory_id "
+                  "LEFT JOIN annotators a ON a.dataset = v.dataset AND a.id = v.annotator")
+    elif by == "annotator":
         labels = ("SELECT v.annotator AS grp, 10 * v.step // t.n_steps AS decile, v.label FROM verdicts v "
                   "JOIN trajectories t ON t.dataset = v.dataset AND t.id = v.trajectory_id")
     else:
@@ -66,7 +72,7 @@ def run_figure(con: duckdb.DuckDBPyConnection, name: str, by: str | None = None)
         cursor = con.execute(sql_text(FIGURES[name]))
         columns = [d[0] for d in cursor.description]
         rows = cursor.fetchall()
-    grouped = by if by in GROUP_COLUMNS or (by == "annotator" and name in PER_ANNOTATOR) else None
+    grouped = by if by in GROUP_COLUMNS or (by in ("annotator", "evidence") and name in PER_ANNOTATOR) else None
     return [_named(dict(zip(columns, row)), grouped) for row in rows]
 
 

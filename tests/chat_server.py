@@ -25,13 +25,16 @@ class Reply:
     body: bytes | None = None
     """Raw body instead of a chat completion (malformed JSON, error bodies)."""
     delay: float = 0.0
+    finish_reason: str = "stop"
+    reasoning: str | None = None
+    """Sent as the message's ``reasoning_content`` (as vLLM and DeepSeek do)."""
 
 
 Script = Callable[[dict[str, Any], int], Reply]
 """(request JSON, 0-based request number) -> what to answer."""
 
 _STEP = re.compile(r"Judge ONE step, step (\d+)")
-_STEPS = re.compile(r"for exactly these steps: ([\d, ]+)")
+_STEPS = re.compile(r"(?:for exactly|among) these steps: ([\d, ]+)")
 
 
 def label_for(step: int) -> str:
@@ -50,10 +53,13 @@ def default_content(request: dict[str, Any]) -> str:
     return json.dumps({"label": label_for(step), "score": 0.8, "rationale": f"scripted verdict for step {step}"})
 
 
-def completion_body(content: str, model: str) -> bytes:
+def completion_body(content: str, model: str, finish_reason: str = "stop", reasoning: str | None = None) -> bytes:
+    message = {"role": "assistant", "content": content}
+    if reasoning is not None:
+        message["reasoning_content"] = reasoning
     return json.dumps({
         "id": "chatcmpl-test", "object": "chat.completion", "created": 0, "model": model,
-        "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
+        "choices": [{"index": 0, "finish_reason": finish_reason, "message": message}],
         "usage": {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}}).encode()
 
 
@@ -142,7 +148,8 @@ class ChatServer:
             if reply.delay:
                 await asyncio.sleep(reply.delay)
             body = reply.body if reply.body is not None else completion_body(
-                reply.content if reply.content is not None else default_content(request), request.get("model", ""))
+                reply.content if reply.content is not None else default_content(request), request.get("model", ""),
+                reply.finish_reason, reply.reasoning)
             writer.write(f"HTTP/1.1 {reply.status} X\r\nContent-Type: application/json\r\n"
                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
             await writer.drain()

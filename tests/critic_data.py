@@ -18,6 +18,8 @@ PANDAS = "swe-smith/SWE-bench__SWE-smith__tests__test_logs__trajectories__pandas
 TEST_REPO = "swe-agent/SWE-agent__SWE-agent__tests__test_data__trajectories__gpt4__swe-agent-test-repo__" \
             "default_from_url__t-0.00__p-0.95__c-3.00__install-1__6e44b9__sweagenttestrepo-1c2844.traj"
 
+ASTROPY = "mini-swe-agent/SWE-agent__mini-swe-agent__eval__example_trajectories__astropy__astropy-12907.traj.json"
+
 
 def corpus_trajectory(corpus_dataset: Path, source_file: str) -> Trajectory:
     """The (first) trajectory converted from ``source_file`` (relative to the corpus root)."""

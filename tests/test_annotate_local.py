@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 from critic_data import SIMPY, TEST_REPO, small_corpus_dataset
 
+from srft_format.annotators.modes import MODES
 from srft_format.annotators.prompts import load_template
 from srft_format.cli.main import cli
 from srft_format.dataset import Dataset
@@ -34,7 +35,7 @@ def test_smollm2_labels_two_corpus_trajectories(tmp_path, corpus_dataset):
         probs = [float(part.split("=")[1]) for part in v.rationale.removeprefix("constrained choice: ").split(", ")]
         assert sum(probs) == pytest.approx(1, abs=0.02) and v.extra["context"]["tokens"] <= 640
     declared = ds.annotators["local:smollm2-135m"]
-    template = load_template("per-step-v1")
+    template = load_template(MODES["per-step"].template)
     assert (declared.kind.value, declared.model, declared.prompt_sha256) == ("llm", SMOLLM2_GGUF, template.sha256)
 
     again = CliRunner().invoke(cli, args)  # resumes: nothing left, so the model is loaded but never run

@@ -17,6 +17,7 @@ from chat_server import ChatServer, Reply, label_for
 from click.testing import CliRunner
 from critic_data import small_corpus_dataset
 
+from srft_format.annotators.modes import MODES
 from srft_format.annotators.prompts import load_template
 from srft_format.cli.main import cli
 from srft_format.dataset import Dataset
@@ -72,7 +73,7 @@ def test_labels_every_step_with_the_servers_answer(data, key_env, mode):
     assert all(v.label.value == label_for(v.step) for v in verdicts)
     assert all("tokens" in v.extra["context"] for v in verdicts)
     declared = ds.annotators["llm"]
-    template = load_template("per-step-v1" if mode == "per-step" else "trajectory-v1")
+    template = load_template(MODES[mode].template)
     assert (declared.prompt, declared.prompt_sha256, declared.model) == (template.name, template.sha256, "critic-m")
     calls = len(steps) if mode == "per-step" else server.count
     assert server.count == calls and summary["requests"] == calls
@@ -107,9 +108,9 @@ def test_malformed_answer_is_reasked_once_then_recorded_unknown(data, key_env):
     def script(request, n):
         prompt = request["messages"][0]["content"]
         reask = len(request["messages"]) > 1
-        if "Judge ONE step, step 1:" in prompt and not reask:
+        if "Judge ONE step, step 1." in prompt and not reask:
             return Reply(content="Looks fine to me.")  # fixed by the re-ask
-        if "Judge ONE step, step 4:" in prompt:
+        if "Judge ONE step, step 4." in prompt:
             return Reply(content='{"label": "probably ok"}')  # never usable: never invent a label
         return Reply()
 
@@ -239,7 +240,7 @@ def test_a_request_the_endpoint_rejects_becomes_unknown_not_a_stop(data, key_env
     too_long = b'{"error": {"message": "This model\'s maximum context length is 4096 tokens"}}'
 
     def script(request, n):
-        return Reply(status=400, body=too_long) if "Judge ONE step, step 3:" in request["messages"][0]["content"] \
+        return Reply(status=400, body=too_long) if "Judge ONE step, step 3." in request["messages"][0]["content"] \
             else Reply()
 
     with ChatServer(script) as server:

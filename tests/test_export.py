@@ -52,7 +52,9 @@ def test_openai_weights_follow_the_policy(srft, dataset, tmp_path, policy):
         assert row["messages"][3] == {"role": "tool", "content": "output 0\n" * 3,
                                       "tool_call_id": call["id"]}
     record = json.loads(Path(f"{out}.srft.json").read_text())
-    assert record["policy"] == TrainingPolicy(policy).to_dict() and record["summary"]["rows"] == len(rows)
+    declared = Dataset.open(dataset).manifest.annotators
+    assert record["policy"] == TrainingPolicy(policy).for_annotators(declared).to_dict()
+    assert record["summary"]["rows"] == len(rows)
 
 
 def test_axolotl_and_sharegpt_flags(dataset, tmp_path):

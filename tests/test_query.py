@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from pathlib import Path
 
@@ -11,10 +12,12 @@ import orjson
 import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
+from factories import make_trajectory
 from query_data import write_random_dataset, write_small_dataset
 
 from srft_format.cli.query import query, split_arguments
-from srft_format.dataset import Dataset, copy_dataset
+from srft_format.dataset import Dataset, copy_dataset, write_dataset
+from srft_format.models import FORMAT_VERSION, Annotator, VerdictRecord
 from srft_format.errors import SrftError
 from srft_format.policy import Resolution, TrainingPolicy, VerdictPolicy
 from srft_format.query import VIEW_FILES, VIEWS, open_views, set_policy, sql_errors, sql_text, view_columns
@@ -139,7 +142,10 @@ def python_inputs(path: Path):
 POLICIES = [VerdictPolicy(annotators, resolution, threshold)
             for resolution in Resolution
             for annotators in ((), ("critic-b", "critic-a"), ("critic-c",))
-            for threshold in ((0.5, 0.75) if resolution is Resolution.threshold else (0.5,))]
+            for threshold in ((0.5, 0.75) if resolution is Resolution.threshold else (0.5,))] + \
+           [VerdictPolicy(resolution=resolution, order=order)  # default orders by kind; critic-b missing: last
+            for resolution in (Resolution.priority, Resolution.majority)
+            for order in (("critic-c", "critic-a"), ("critic-b", "critic-c", "critic-a"))]
 
 
 WEIGHTS = "SELECT trajectory_id, step, weight FROM training_signal"
@@ -226,7 +232,7 @@ def test_split_arguments(small):
 def invoke(*args: str, input: str | None = None):
     result = CliRunner().invoke(query, [str(a) for a in args], input=input, catch_exceptions=False)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 SQL = "SELECT id, resolved, n_steps FROM trajectories ORDER BY id LIMIT 2"
@@ -263,5 +269,65 @@ def test_interactive_prompt_reads_statements_from_stdin(small):
 def test_query_error_is_one_clean_message(small, srft):
     run = srft("query", small, "SELECT nope FROM trajectories")
     assert run.code == 1
-    assert run.stderr.startswith("error: Binder Error")
+    rule, error = run.stderr.split("\n", 1)  # small has two annotators: the rule combining them comes first
+    assert rule.startswith("verdicts: priority") and error.startswith("error: Binder Error")
     assert "Traceback" not in run.stderr and "available views:" in run.stderr
+
+
+# ------------------------------------------------------------------- default priority by annotator kind
+
+KINDS = [Annotator(id="outcome", kind="outcome", evidence=["outcome"]),
+         Annotator(id="rules", kind="rule", evidence=["prefix", "outcome"]),
+         Annotator(id="a-causal", kind="llm", model="m", evidence=["prefix"]),
+         Annotator(id="z-hindsight", kind="llm", model="m", evidence=["prefix", "future", "gold_patch"]),
+         Annotator(id="old-llm", kind="llm", model="m"),  # a 1.0 declaration: no evidence, so causal
+         Annotator(id="zed", kind="human")]
+# step: {annotator: label}; the kind order decides every step (ids alone would decide otherwise)
+CONFLICTS = {0: {"outcome": "correct", "rules": "incorrect"},
+             1: {"a-causal": "correct", "z-hindsight": "incorrect"},
+             2: {"zed": "correct", "z-hindsight": "incorrect", "rules": "incorrect", "a-causal": "incorrect"},
+             3: {"outcome": "correct"},
+             4: {"old-llm": "incorrect", "a-causal": "correct", "outcome": "correct"}}
+WINNERS = {0: "incorrect", 1: "incorrect", 2: "correct", 3: "correct", 4: "correct"}
+
+
+@pytest.fixture(scope="module")
+def kinds(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("kinds") / "kinds"
+    traj = make_trajectory("t-k", 5, resolved=False)
+    records = [VerdictRecord(format_version=FORMAT_VERSION, trajectory="t-k", step=step, annotator=who, label=label)
+               for step, labels in CONFLICTS.items() for who, label in labels.items()]
+    write_dataset(path, [traj], annotators=KINDS, verdicts=records)
+    return path
+
+
+def test_default_priority_goes_by_kind_the_same_in_policy_sql_and_exports(kinds, tmp_path, srft):
+    ds = Dataset.open(kinds)
+    policy = TrainingPolicy().for_annotators(ds.manifest.annotators)
+    assert policy.verdicts.order == ("zed", "z-hindsight", "a-causal", "old-llm", "rules", "outcome")
+    traj = next(ds.trajectories())
+    python = {s: ev.label.value for s, ev in policy.verdicts.resolve(ds.verdicts_by_trajectory()["t-k"]).items()}
+    assert python == {s: WINNERS[s] for s in CONFLICTS}
+    sql = dict(rows(open_views([kinds]), "SELECT step, label FROM effective_verdicts"))  # default policy
+    assert sql == python
+    run = srft("verdicts", kinds, "--format", "json")
+    assert {r["step"]: r["label"] for r in json.loads(run.stdout) if r["label"] != "-"} == python
+    assert run.stderr.startswith("verdicts: priority: the first decisive verdict wins; all annotators, by kind "
+                                 "(human > llm hindsight > llm causal > rule > outcome; ids break ties): zed > ")
+    out = tmp_path / "sft.jsonl"
+    assert srft("export", kinds, "--to", "openai", "-o", out).code == 0
+    record = json.loads(Path(f"{out}.srft.json").read_text())["policy"]["verdicts"]
+    assert record["order"] == list(policy.verdicts.order) and record["rule"] == policy.verdicts.describe()
+    weights = [m["weight"] for m in json.loads(out.read_text().splitlines()[0])["messages"] if "weight" in m]
+    assert weights == [int(w > 0) for w in policy.step_weights(traj, ds.verdicts_by_trajectory()["t-k"])]
+
+
+def test_sql_and_stats_separate_hindsight_from_causal_labels(kinds, srft):
+    classes = dict(rows(open_views([kinds]), "SELECT id, priority_class FROM annotators"))
+    assert classes == {"zed": "human", "z-hindsight": "llm hindsight", "a-causal": "llm causal",
+                       "old-llm": "llm causal", "rules": "rule", "outcome": "outcome"}
+    evidence = dict(rows(open_views([kinds]), "SELECT id, evidence FROM annotators"))
+    assert evidence["z-hindsight"] == ["prefix", "future", "gold_patch"] and evidence["old-llm"] == []
+    run = srft("stats", kinds, "--by", "evidence", "--format", "json")
+    rates = {r["evidence"]: (r["labeled"], r["reject_rate"]) for r in json.loads(run.stdout)["reject_rate"]}
+    assert rates["llm hindsight"] == (2, 1.0) and rates["llm causal"] == (4, 0.5)

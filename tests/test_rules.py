@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from critic_data import MARSHMALLOW, PANDAS, PYDICOM, SIMPY, TEST_REPO, corpus_trajectory, small_corpus_dataset
+from critic_data import ASTROPY, MARSHMALLOW, PANDAS, PYDICOM, SIMPY, TEST_REPO, corpus_trajectory, small_corpus_dataset
 
 from srft_format.annotators.rules import RULES, RuleCritic, error_signature, step_views
 from srft_format.cli.main import cli
@@ -17,7 +17,8 @@ from srft_format.dataset import Dataset
 
 @pytest.fixture(scope="module")
 def trajectories(corpus_dataset: Path) -> dict[str, object]:
-    return {name: corpus_trajectory(corpus_dataset, name) for name in (PYDICOM, SIMPY, MARSHMALLOW, PANDAS, TEST_REPO)}
+    return {name: corpus_trajectory(corpus_dataset, name)
+            for name in (PYDICOM, SIMPY, MARSHMALLOW, PANDAS, TEST_REPO, ASTROPY)}
 
 
 def flagged(traj: object, rule: str) -> set[int]:
@@ -36,6 +37,10 @@ CASES = [
     # pandas: step 9 re-runs step 7 but gets a different error; no repeats.
     ("same_error_twice", PYDICOM, {7}, {5, 6}),
     ("same_error_twice", PANDAS, set(), {7, 9}),
+    # mini-swe-agent runs every command as `cd /testbed && ...`: the program is what follows the cd, so step 5
+    # (`python`) does not repeat step 2's `python3` error, nor step 46 (a new build command) step 44's; step 9
+    # re-runs step 5's `python` and gets the same ModuleNotFoundError.
+    ("same_error_twice", ASTROPY, {9, 12, 52}, {5, 17, 46}),
     # SWE-agent's linter rejected the edit: "Your proposed edit has introduced new syntax error(s)".
     ("edit_syntax_error", PYDICOM, {5, 6, 7}, {1, 8}),
     ("edit_syntax_error", MARSHMALLOW, {9}, {4, 10}),

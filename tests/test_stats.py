@@ -230,8 +230,9 @@ def test_figures_equal_plain_python_on_the_corpus(corpus_with_verdicts, policy, 
 def test_stats_command(small):
     run = CliRunner().invoke(stats, [str(small), "--by", "repo", "--format", "json", "--resolution", "veto"])
     assert run.exit_code == 0, run.output
-    doc = orjson.loads(run.output)
+    doc = orjson.loads(run.stdout)
     assert doc["policy"]["verdicts"]["resolution"] == "veto" and doc["by"] == "repo"
+    assert run.stderr.startswith("verdicts: veto: any incorrect verdict wins; all annotators, by kind")
     assert doc == {**doc, **compute_stats(open_views([small], policy=TrainingPolicy(
         verdicts=VerdictPolicy(resolution=Resolution.veto))), "repo")}
     table = CliRunner().invoke(stats, [str(small)], env={"COLUMNS": "200"}).output

@@ -193,7 +193,8 @@ def test_srft_train_runs_three_steps_per_policy(srft, critic_dataset, tiny_model
     assert run.code == 0, run.stderr
     record = json.loads((out / "run.json").read_text())
     data = record["data"]
-    assert record["policy"] == TrainingPolicy(policy, unlabeled="train").to_dict()
+    declared = Dataset.open(critic_dataset).manifest.annotators
+    assert record["policy"] == TrainingPolicy(policy, unlabeled="train").for_annotators(declared).to_dict()
     assert record["dataset"]["manifest_sha256"] == file_sha256(critic_dataset / "manifest.json")
     assert record["mask_options"] == {"chat_template": None, "tool_calls": "auto", "train_on_eos": True,
                                       "history": "refuse", "use_recorded_tokens": False, "context": "recorded",

@@ -361,6 +361,7 @@ def export(dataset_path: str | os.PathLike, target: str, policy: TrainingPolicy,
     """Write ``output`` (JSONL; ``.gz``/``.zst`` compress) atomically, and ``OUTPUT.srft.json`` beside it
     recording the policy, the dataset manifest's sha256 and the counts."""
     dataset = Dataset.open(dataset_path)
+    policy = policy.for_annotators(dataset.manifest.annotators)  # the default priority by kind, recorded below
     summary = ExportSummary(target)
     with open_output(output) as out:
         rows = export_rows(dataset, target, policy, summary, tokenizer=tokenizer, mask_options=mask_options)

@@ -126,6 +126,7 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
     set_seed(config.seed)
     output = Path(config.output)
     dataset = Dataset.open(dataset_path)
+    policy = policy.for_annotators(dataset.manifest.annotators)  # the default priority by kind, in run.json
 
     # 1. Data: one masked example per trajectory with a trained step; optionally packed.
     tokenizer = load_tokenizer(config.tokenizer or config.model)

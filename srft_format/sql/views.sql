@@ -100,5 +100,7 @@ SELECT dataset, trajectory AS trajectory_id, step, annotator, label, score, rati
 FROM srft_verdict_files;
 
 CREATE OR REPLACE TEMP VIEW annotators AS
-SELECT dataset, id, kind, model, prompt, prompt_sha256, description, parameters
+SELECT dataset, id, kind, model, prompt, prompt_sha256, description, parameters,
+       CASE WHEN coalesce(evidence, '') = '' THEN []::VARCHAR[] ELSE string_split(evidence, ',') END AS evidence,
+       priority_class
 FROM srft_manifest_annotators;
