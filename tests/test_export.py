@@ -219,8 +219,9 @@ def openai_line_problems(row: dict) -> list[str]:
                               isinstance(m["weight"], bool)):
             problems.append(f"{i}: weight {m['weight']!r} on {m['role']}")
         for call in m.get("tool_calls", ()):
+            function = call.get("function", {})
             if set(call) != {"id", "type", "function"} or call["type"] != "function" or \
-                    set(call["function"]) != {"name", "arguments"} or not isinstance(call["function"]["arguments"], str):
+                    set(function) != {"name", "arguments"} or not isinstance(function["arguments"], str):
                 problems.append(f"{i}: tool call shape {call}")
             calls.add(call["id"])
             called.add(call["function"]["name"])
@@ -238,7 +239,8 @@ def test_openai_export_of_the_corpus_follows_the_documented_rules(srft, corpus_d
     run = srft("export", corpus_dataset, "--to", "openai", "--policy", "sft", "-o", out)
     assert run.code == 0, run.stderr
     rows, summary = read_jsonl(out), json.loads(run.stdout)
-    trajectories = [t for t in Dataset.open(corpus_dataset).trajectories() if any(TrainingPolicy("sft").step_weights(t))]
+    sft = TrainingPolicy("sft")
+    trajectories = [t for t in Dataset.open(corpus_dataset).trajectories() if any(sft.step_weights(t))]
     without = [t.id for t in trajectories if not t.agent.tools and any(m.tool_calls for m in t.messages)]
     assert summary["rows"] == len(rows) == len(trajectories)
     assert summary["rows_without_tools"] == len(without) > 0

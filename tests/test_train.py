@@ -347,6 +347,7 @@ def test_a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one(dropout_mo
     proc.wait()
     assert proc.returncode == -signal.SIGKILL and not (killed / "final").exists()
     assert (killed / "checkpoint-4" / "training_state.0.pt").is_file()
+    assert not (tmp_path / "whole" / "final" / "training_state.0.pt").exists()  # nothing resumes a finished run
 
     lines: list[str] = []
     resumed = resume(killed, log=lines.append)
@@ -362,7 +363,6 @@ def test_a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one(dropout_mo
 
 def test_resume_refuses_a_finished_run_and_a_run_without_checkpoints(srft, tmp_path):
     (tmp_path / "done" / "final").mkdir(parents=True)
-    (tmp_path / "done" / "final" / "training_state.0.pt").write_bytes(b"")
     run = srft("train", "--resume", tmp_path / "done")
     assert run.code == 1 and "this run finished (final/ is written): nothing to resume" in run.stderr
     (tmp_path / "empty").mkdir()

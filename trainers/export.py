@@ -404,9 +404,8 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
     if target == "trl" and tokenizer is None:
         raise SrftError("the trl export is pre-tokenised: it needs --tokenizer")
     options = mask_options or {}
-    template = None
+    template, tool_calls = None, options.get("tool_calls", "auto")
     if target == "axolotl":
-        tool_calls = options.get("tool_calls", "auto")
         if tokenizer is not None:
             template = ChatTemplate.for_tokenizer(tokenizer, options.get("chat_template"))
         summary.template_check = describe_template_check(template, tool_calls)

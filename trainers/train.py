@@ -253,7 +253,8 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
             name = "final" if step == max_steps else f"checkpoint-{step}"
             run["checkpoints"].append(name)
             _save(accelerator, model, tokenizer, output / name)
-            _save_state(accelerator, output / name, optimizer, scheduler, run, policy, options)
+            if name != "final":  # a finished run is not resumed
+                _save_state(accelerator, output / name, optimizer, scheduler, run, policy, options)
             _write_run(accelerator, output, run)
     return {**run, "main_process": accelerator.is_main_process}
 
@@ -340,13 +341,13 @@ def latest_state(run_dir: str | Path, process: int = 0) -> dict[str, Any]:
     import torch
 
     run_dir = Path(run_dir)
+    if (run_dir / "final").is_dir():
+        raise SrftError(Problem("this run finished (final/ is written): nothing to resume", file=str(run_dir)))
     found = []
-    for path in run_dir.glob(f"*/{STATE_FILE.format(process)}"):
-        name = path.parent.name
-        if name == "final":
-            raise SrftError(Problem("this run finished (final/ is written): nothing to resume", file=str(run_dir)))
-        if name.startswith("checkpoint-") and name[len("checkpoint-"):].isdigit():
-            found.append((int(name[len("checkpoint-"):]), path))
+    for path in run_dir.glob(f"checkpoint-*/{STATE_FILE.format(process)}"):
+        step = path.parent.name[len("checkpoint-"):]
+        if step.isdigit():
+            found.append((int(step), path))
     if not found:
         raise SrftError(Problem("no checkpoint with a training state to resume from (save some with "
                                 "--save-every N)", file=str(run_dir)))
