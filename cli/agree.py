@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import json
+from pathlib import Path
 
 import click
 
 from srft_format.errors import Problem, SrftError
+
+from .output import console, output_options, write_document
 
 
 @click.command()
@@ -16,8 +18,8 @@ from srft_format.errors import Problem, SrftError
 @click.option("--missing", type=click.Choice(["correct", "incorrect", "neutral", "unknown"]),
               help="Count a step only one side labeled as this label for the other side (e.g. correct for "
                    "rule critics, which only say incorrect). Default: leave such steps out.")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def agree(dataset: str, a_id: str, b_id: str, missing: str | None, fmt: str) -> None:
+@output_options("table", "json")
+def agree(dataset: str, a_id: str, b_id: str, missing: str | None, fmt: str, output: Path | None) -> None:
     """Confusion matrix, precision / recall / F1 for 'incorrect' and Cohen's kappa between annotators A and B.
 
     B is the reference: precision = share of A's incorrect calls B agrees with; recall = share of B's incorrect
@@ -45,17 +47,16 @@ def agree(dataset: str, a_id: str, b_id: str, missing: str | None, fmt: str) -> 
                 labels[verdict.annotator][(traj.id, verdict.step)] = verdict.label.value
     result = compare(labels[a_id], labels[b_id], missing)
     if fmt == "json":
-        click.echo(json.dumps({"a": a_id, "b": b_id, "missing": missing, **result.to_dict()}, indent=2))
+        write_document({"a": a_id, "b": b_id, "missing": missing, **result.to_dict()}, output)
         return
-    _print_table(a_id, b_id, result)
+    _print_table(a_id, b_id, result, output)
 
 
 def _fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _print_table(a_id: str, b_id: str, result) -> None:
-    from rich.console import Console
+def _print_table(a_id: str, b_id: str, result, output: Path | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"rows: {a_id} (A)   columns: {b_id} (B, reference)")
@@ -64,10 +65,10 @@ def _print_table(a_id: str, b_id: str, result) -> None:
         table.add_column(label, justify="right")
     for a in result.labels:
         table.add_row(a, *(str(result.count(a, b)) for b in result.labels))
-    console = Console()
-    console.print(table)
-    console.print(f"steps compared: {result.n} (only {a_id}: {result.only_a}, only {b_id}: {result.only_b})")
-    console.print(f"incorrect: precision {_fmt(result.precision)}, recall {_fmt(result.recall)}, "
+    with console(output) as out:
+        out.print(table)
+        out.print(f"steps compared: {result.n} (only {a_id}: {result.only_a}, only {b_id}: {result.only_b})")
+        out.print(f"incorrect: precision {_fmt(result.precision)}, recall {_fmt(result.recall)}, "
                   f"F1 {_fmt(result.f1)} (tp {result.true_positives}, fp {result.false_positives}, "
                   f"fn {result.false_negatives})")
-    console.print(f"observed agreement {_fmt(result.observed)}, Cohen's kappa {_fmt(result.kappa)}")
+        out.print(f"observed agreement {_fmt(result.observed)}, Cohen's kappa {_fmt(result.kappa)}")

@@ -2,40 +2,26 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import click
 import duckdb
-import orjson
-import pyarrow.parquet as pq
 from rich.console import Console
-from rich.table import Table
 
 from srft_format.errors import SrftError
-from srft_format.jsonl import open_output
 from srft_format.query import describe_views, open_views, sql_errors
 
 from .options import policy_for, policy_from_options, policy_options
+from .output import BATCH_ROWS, output_console, output_options, render_table, write_rows
 
-FORMATS = ("table", "csv", "json", "jsonl", "parquet")
-BATCH_ROWS = 65_536
-FILE_WIDTH = 1_000
-PIPE_WIDTH = 200
 PROMPT, MORE = "srft> ", "  ...> "
 
 
 @click.command()
 @click.argument("args", nargs=-1, required=True, metavar="DATASET... [SQL]")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="How to print the result.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the result to this file (atomically) instead of standard output.")
+@output_options()
 @click.option("--safe", is_flag=True, help="Sandbox the SQL: it may read only the datasets (no other file, no "
               "network, no extension install, no COPY/ATTACH). Use it for SQL you did not write.")
 @policy_options
@@ -94,96 +80,7 @@ def last_result(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyRela
 
 def write_result(result: duckdb.DuckDBPyRelation, fmt: str, output: Path | None) -> None:
     """Stream a query's result in ``fmt`` to ``output`` or standard output."""
-    if fmt == "table":
-        with _sink(output) as sink:
-            console = Console(file=io.TextIOWrapper(sink, encoding="utf-8", write_through=True),
-                              width=FILE_WIDTH) if output else output_console()
-            console.print(render_table(result.columns, result.fetchall()))
-        return
-    if fmt == "parquet" and output is None and sys.stdout.isatty():
-        raise SrftError("parquet is binary: write it to a file with -o FILE")
-    reader = result.to_arrow_reader(BATCH_ROWS)
-    with _sink(output) as sink:
-        if fmt == "parquet":
-            with pq.ParquetWriter(sink, reader.schema, compression="zstd") as writer:
-                for batch in reader:
-                    writer.write_batch(batch)
-        elif fmt == "csv":
-            _write_csv(reader, sink)
-        else:
-            _write_json(reader, sink, array=fmt == "json")
-
-
-@contextmanager
-def _sink(output: Path | None) -> Iterator[BinaryIO]:
-    if output is None:
-        yield sys.stdout.buffer
-        sys.stdout.buffer.flush()
-    else:
-        with open_output(output) as stream:
-            yield stream
-
-
-def _json_value(value: Any) -> bytes:
-    return orjson.dumps(value, default=str, option=orjson.OPT_NON_STR_KEYS)
-
-
-def _write_json(reader: Any, sink: BinaryIO, array: bool) -> None:
-    sink.write(b"[" if array else b"")
-    first = True
-    for batch in reader:
-        for row in batch.to_pylist():
-            sink.write((b"\n" if first else b",\n") + _json_value(row) if array else _json_value(row) + b"\n")
-            first = False
-    sink.write(b"\n]\n" if array else b"")
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _json_value(value).decode() if isinstance(value, (list, dict)) else value
-
-
-def _write_csv(reader: Any, sink: BinaryIO) -> None:
-    text = io.TextIOWrapper(sink, encoding="utf-8", newline="", write_through=True)
-    writer = csv.writer(text)
-    writer.writerow(reader.schema.names)
-    for batch in reader:
-        writer.writerows([_csv_cell(v) for v in row.values()] for row in batch.to_pylist())
-    text.detach()
-
-
-def output_console() -> Console:
-    """Standard output: as wide as the terminal, or wide enough for whole tables when piped."""
-    return Console() if sys.stdout.isatty() else Console(width=PIPE_WIDTH)
-
-
-def render_table(columns: list[str], rows: list[tuple[Any, ...]], title: str | None = None,
-                 formats: dict[str, str] | None = None) -> Table:
-    """A rich table; ``formats`` maps a column to a format spec such as ``.1%``."""
-    formats = formats or {}
-    table = Table(title=title, title_justify="left", show_edge=False)
-    for column in columns:
-        table.add_column(column, justify="left" if _is_text(rows, columns.index(column)) else "right")
-    for row in rows:
-        table.add_row(*(_cell(value, formats.get(column)) for column, value in zip(columns, row)))
-    return table
-
-
-def _is_text(rows: list[tuple[Any, ...]], i: int) -> bool:
-    return any(isinstance(row[i], str) for row in rows)
-
-
-def _cell(value: Any, spec: str | None) -> str:
-    if value is None:
-        return "[dim]NULL[/dim]" if spec is None else "[dim]–[/dim]"
-    if spec is not None:
-        return format(value, spec)
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    if isinstance(value, (list, dict)):
-        return _json_value(value).decode()
-    return str(value).replace("[", r"\[")
+    write_rows(result.to_arrow_reader(BATCH_ROWS), fmt, output)
 
 
 def repl(con: duckdb.DuckDBPyConnection, console: Console) -> None:

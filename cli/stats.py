@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sys
+from pathlib import Path
 from typing import Any
 
 import click
-import orjson
 from rich.console import Console
 
 from srft_format.policy import TrainingPolicy
@@ -14,7 +13,7 @@ from srft_format.query import open_views
 from srft_format.stats import BY_CHOICES, FIGURES, prepare, run_figure
 
 from .options import policy_for, policy_from_options, policy_options
-from .query import output_console, render_table
+from .output import console, output_options, render_table, write_document
 
 TITLES = {
     "overview": "Trajectories",
@@ -36,11 +35,11 @@ FORMATS = {"resolved_rate": ".1%", "reject_rate": ".1%", "steps_share": ".1%", "
 @click.option("--by", type=click.Choice(BY_CHOICES),
               help="Break the figures down by this (agent: the scaffold; annotator: the reject rates; evidence: the "
               "reject rates of hindsight vs causal critics, by the evidence each annotator declared).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@output_options("table", "json", help="table: one table per figure; json: every figure's rows.")
 @click.option("--tokenizer", "tokenizer_path", type=click.Path(exists=True),
               help="Measure the recorded-input overhead in this tokenizer's tokens (default: characters).")
 @policy_options
-def stats(datasets: tuple[str, ...], by: str | None, fmt: str, tokenizer_path: str | None,
+def stats(datasets: tuple[str, ...], by: str | None, fmt: str, output: Path | None, tokenizer_path: str | None,
           **policy: Any) -> None:
     """Reject rates and training signal: how many steps the critic rejects, where, and how much
     signal SRFT keeps that RFT throws away.
@@ -58,7 +57,7 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, tokenizer_path: s
       srft stats my-dataset
       srft stats my-dataset --by repo
       srft stats my-dataset --annotator critic-a --annotator rules --resolution priority
-      srft stats my-dataset --by annotator --format json > stats.json
+      srft stats my-dataset --by annotator --format json -o stats.json
       srft stats my-dataset --tokenizer SmolLM2-135M-Instruct.Q4_1.gguf
     """
     training = policy_for(policy_from_options(**policy), datasets)
@@ -72,21 +71,20 @@ def stats(datasets: tuple[str, ...], by: str | None, fmt: str, tokenizer_path: s
         status.update("weighing the recorded inputs...")
         figures["recorded_inputs"] = recorded_inputs(datasets, training, tokenizer_path)
     if fmt == "json":
-        doc = {"datasets": list(datasets), "by": by, "policy": training.to_dict(), **figures}
-        sys.stdout.buffer.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+        write_document({"datasets": list(datasets), "by": by, "policy": training.to_dict(), **figures}, output)
         return
-    console = output_console()
-    console.print(f"[bold]policy[/bold] {describe_policy(training)}", highlight=False)
-    for name, rows in figures.items():
-        console.print()
-        if rows:
-            columns = list(rows[0])
-            console.print(render_table(columns, [tuple(r.values()) for r in rows], TITLES[name], FORMATS))
-        else:
-            console.print(f"[bold]{TITLES[name]}[/bold]: nothing to count")
-    if by is None:
-        console.print()
-        console.print(signal_summary(figures["training_signal"]), highlight=False)
+    with console(output) as out:
+        out.print(f"[bold]policy[/bold] {describe_policy(training)}", highlight=False)
+        for name, rows in figures.items():
+            out.print()
+            if rows:
+                columns = list(rows[0])
+                out.print(render_table(columns, [tuple(r.values()) for r in rows], TITLES[name], FORMATS))
+            else:
+                out.print(f"[bold]{TITLES[name]}[/bold]: nothing to count")
+        if by is None:
+            out.print()
+            out.print(signal_summary(figures["training_signal"]), highlight=False)
 
 
 def recorded_inputs(datasets: tuple[str, ...], policy: TrainingPolicy,

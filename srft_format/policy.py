@@ -199,6 +199,15 @@ class TrainingPolicy:
         out["verdicts"]["rule"] = self.verdicts.describe()
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainingPolicy:
+        """The policy :meth:`to_dict` describes (a resumed run reads it back)."""
+        verdicts = data["verdicts"]
+        return cls(name=data["name"], unlabeled=data["unlabeled"], soft=data["soft"],
+                   verdicts=VerdictPolicy(annotators=tuple(verdicts["annotators"]),
+                                          resolution=Resolution(verdicts["resolution"]),
+                                          threshold=verdicts["threshold"]))
+
 
 def trained_steps(weights: Sequence[float]) -> int:
     return sum(1 for w in weights if w > 0)

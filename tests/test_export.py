@@ -118,7 +118,7 @@ def test_soft_policies_and_bad_targets_are_refused(dataset, tmp_path):
 
 def test_cli_refuses_template_options_outside_trl(srft, dataset, tmp_path):
     run = srft("export", dataset, "--to", "openai", "--tool-calls", "text", "-o", tmp_path / "x.jsonl")
-    assert run.code != 0 and "trl only" in run.stderr
+    assert run.code != 0 and "apply to --to trl and axolotl" in run.stderr
     assert not (tmp_path / "x.jsonl").exists()
 
 
@@ -157,3 +157,112 @@ def test_other_validators_reject_violations():
         "input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": [-100, 9, 7]}))
     assert any("differ in length" in p for p in check_row("trl", {
         "input_ids": [5, 6], "attention_mask": [1, 1], "labels": [-100]}))
+
+
+# ------------------------------------------------------------- exports the peers' own loaders take as they are
+
+
+def test_axolotl_rows_are_converted_for_a_template_without_tool_calls(dataset, tmp_path):
+    """SmolLM2's stock ChatML renders no tool calls: with its tokenizer the calls are written as text (what
+    srft's masks train), so axolotl cannot drop them; native calls are refused by name."""
+    from masking import tokenizer
+
+    from srft_format.trainers.chat import ChatTemplate, to_chat
+
+    policy = TrainingPolicy("srft")
+    smollm2 = tokenizer("smollm2")
+    summary = export(dataset, "axolotl", policy, tmp_path / "a.jsonl", tokenizer=smollm2)
+    assert "tool calls written as text" in summary.template_check
+    assert summary.rows_with_text_tool_calls == summary.rows == 2
+    rows = read_jsonl(tmp_path / "a.jsonl")
+    trained = [t for t in Dataset.open(dataset).trajectories() if any(policy.step_weights(t))]
+    for row, traj in zip(rows, trained):
+        assert check_row("axolotl", row) == []
+        assert not any("tool_calls" in m for m in row["messages"])
+        chat = to_chat(traj, ChatTemplate.for_tokenizer(smollm2))
+        assert [m["content"] for m in row["messages"]] == [m["content"] for m in chat.messages]
+        assert [i for i, m in enumerate(row["messages"]) if m["training"]] == \
+            [chat.step_messages[i] for i, w in enumerate(policy.step_weights(traj)) if w > 0]
+        assert all("<function=bash>" in row["messages"][i]["content"] for i in chat.step_messages)
+    with pytest.raises(SrftError, match=r"ds: trajectory t-0: the chat template does not render tool calls.*text"):
+        export(dataset, "axolotl", policy, tmp_path / "b.jsonl", tokenizer=smollm2,
+               mask_options={"tool_calls": "native"})
+    assert not (tmp_path / "b.jsonl").exists()
+
+    native = export(dataset, "axolotl", policy, tmp_path / "c.jsonl", tokenizer=tokenizer("chatml"))
+    assert native.template_check == "the template renders tool calls natively; reasoning as <think> text"
+    assert native.rows_with_text_tool_calls == 0
+    assert all("tool_calls" in read_jsonl(tmp_path / "c.jsonl")[0]["messages"][i] for i in (2, 4))
+
+
+def test_axolotl_without_tokenizer_says_the_check_was_skipped(srft, dataset, tmp_path):
+    run = srft("export", dataset, "--to", "axolotl", "-o", tmp_path / "a.jsonl")
+    assert run.code == 0, run.stderr
+    assert "warning: template check skipped: no --tokenizer" in run.stderr
+    assert json.loads(run.stdout)["template_check"].startswith("skipped")
+
+
+def test_trl_max_length_cuts_as_srft_train_does(dataset, tmp_path):
+    """Rows of at most --max-length tokens; a trained step the cut reaches is dropped whole and counted, with
+    the same counts as the examples `srft train` builds."""
+    from masking import tokenizer
+
+    from srft_format.trainers.data import build_examples
+
+    smollm2, policy, limit = tokenizer("smollm2"), TrainingPolicy("srft"), 200
+    summary = export(dataset, "trl", policy, tmp_path / "t.jsonl", tokenizer=smollm2,
+                     mask_options={"max_length": limit})
+    rows = read_jsonl(tmp_path / "t.jsonl")
+    examples, data = build_examples(Dataset.open(dataset), smollm2, policy, max_length=limit)
+    assert summary.trained_steps_cut == data.trained_steps - data.trained_steps_in_examples > 0
+    assert summary.trained_tokens == data.trained_tokens == sum(
+        sum(label != -100 for label in row["labels"]) for row in rows)
+    assert [row["input_ids"] for row in rows] == [e.input_ids for e in examples]
+    assert all(len(row["input_ids"]) <= limit for row in rows)
+
+
+def openai_line_problems(row: dict) -> list[str]:
+    """OpenAI's documented per-line rules for chat fine-tuning data, written out independently of check_row:
+    messages of system/developer/user/assistant/tool; ``weight`` only on assistant messages, 0 or 1; each tool
+    call ``{"id", "type": "function", "function": {"name", "arguments": JSON string}}``; each tool message
+    answers a call of an earlier assistant message; rows with tool calls carry ``tools``; at least one trained
+    assistant message."""
+    problems, calls, called = [], set(), set()
+    for i, m in enumerate(row["messages"]):
+        if m["role"] not in ("system", "developer", "user", "assistant", "tool"):
+            problems.append(f"{i}: role {m['role']}")
+        if "weight" in m and (m["role"] != "assistant" or m["weight"] not in (0, 1) or
+                              isinstance(m["weight"], bool)):
+            problems.append(f"{i}: weight {m['weight']!r} on {m['role']}")
+        for call in m.get("tool_calls", ()):
+            function = call.get("function", {})
+            if set(call) != {"id", "type", "function"} or call["type"] != "function" or \
+                    set(function) != {"name", "arguments"} or not isinstance(function["arguments"], str):
+                problems.append(f"{i}: tool call shape {call}")
+            calls.add(call["id"])
+            called.add(call["function"]["name"])
+        if m["role"] == "tool" and m.get("tool_call_id") not in calls:
+            problems.append(f"{i}: tool message answers no call")
+    if called and not row.get("tools"):
+        problems.append("tool calls without tools")
+    if not any(m.get("weight") == 1 for m in row["messages"]):
+        problems.append("no trained assistant message")
+    return problems
+
+
+def test_openai_export_of_the_corpus_follows_the_documented_rules(srft, corpus_dataset, tmp_path):
+    out = tmp_path / "openai.jsonl"
+    run = srft("export", corpus_dataset, "--to", "openai", "--policy", "sft", "-o", out)
+    assert run.code == 0, run.stderr
+    rows, summary = read_jsonl(out), json.loads(run.stdout)
+    sft = TrainingPolicy("sft")
+    trajectories = [t for t in Dataset.open(corpus_dataset).trajectories() if any(sft.step_weights(t))]
+    without = [t.id for t in trajectories if not t.agent.tools and any(m.tool_calls for m in t.messages)]
+    assert summary["rows"] == len(rows) == len(trajectories)
+    assert summary["rows_without_tools"] == len(without) > 0
+    assert f"warning: {len(without)} rows have tool calls but no tools list" in run.stderr
+    assert sum("tools" in row for row in rows) == sum(bool(t.agent.tools) for t in trajectories) > 0
+    problems = {i: openai_line_problems(row) for i, row in enumerate(rows)}
+    # the only rule the export cannot meet alone is the tools list the source did not record: it is counted
+    assert all(p in ([], ["tool calls without tools"]) for p in problems.values())
+    assert sum(p == ["tool calls without tools"] for p in problems.values()) == len(without)

@@ -304,3 +304,94 @@ def test_two_process_ddp_step_equals_one_process_step(tiny_model, tmp_path):
     a, b = (load_file(tmp_path / d / "final" / "model.safetensors") for d in ("one", "two"))
     assert max((a[k] - start[k]).abs().max().item() for k in a) > 1e-4  # the step did move the weights
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+
+
+# ------------------------------------------------------------------------- resuming, gradient accumulation
+
+
+@pytest.fixture(scope="session")
+def dropout_model(tmp_path_factory) -> Path:
+    """The tiny model with attention dropout: its losses depend on the RNG stream, which a resume must restore."""
+    return write_tiny_model(tmp_path_factory.mktemp("tiny-dropout") / "model", attention_dropout=0.2)
+
+
+def small_dataset(path: Path, n: int) -> Path:
+    write_dataset(path, [make_trajectory(f"t-{i}", 2 + i % 3, resolved=i == 0, labels=LABELS[:2 + i % 3])
+                         for i in range(n)])
+    return path
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_with_the_losses_of_an_uninterrupted_one(dropout_model, tmp_path):
+    """Kill -9 after step 5 of 8 (checkpoints every 2 steps), resume: the 8 losses and the final weights are those
+    of a run that never stopped (3 batches per epoch, so the resumed run also crosses epochs)."""
+    import signal
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file
+
+    from srft_format.trainers.train import TrainConfig, resume, train
+
+    dataset = small_dataset(tmp_path / "ds", 6)
+    options = dict(model=str(dropout_model), max_steps=8, batch_size=2, lr=1e-3, warmup_steps=2, save_every=2,
+                   device="cpu", max_length=1024)
+    whole = train(str(dataset), TrainingPolicy("srft"), TrainConfig(output=str(tmp_path / "whole"), **options),
+                  log=lambda line: None)
+
+    killed = tmp_path / "killed"
+    args = ["train", str(dataset), "-o", str(killed), "--policy", "srft"] + [
+        f"--{key.replace('_', '-')}={value}" for key, value in options.items()]
+    proc = subprocess.Popen([sys.executable, "-m", "srft_format.cli.main", *args], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    for line in proc.stderr:
+        if line.startswith("step 5/8"):
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (killed / "final").exists()
+    assert (killed / "checkpoint-4" / "training_state.0.pt").is_file()
+    assert not (tmp_path / "whole" / "final" / "training_state.0.pt").exists()  # nothing resumes a finished run
+
+    lines: list[str] = []
+    resumed = resume(killed, log=lines.append)
+    assert any(line.startswith("resuming from checkpoint-") for line in lines)
+    assert resumed["train"]["steps"] == 8 and resumed["resumed"]
+    assert resumed["train"]["losses"] == pytest.approx(whole["train"]["losses"], abs=1e-5)
+    assert resumed["train"]["trained_tokens"] == whole["train"]["trained_tokens"]
+    a, b = (load_file(d / "final" / "model.safetensors") for d in (tmp_path / "whole", killed))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    record = json.loads((killed / "run.json").read_text())
+    assert record["checkpoints"][-1] == "final" and record["train"]["losses"] == resumed["train"]["losses"]
+
+
+def test_resume_refuses_a_finished_run_and_a_run_without_checkpoints(srft, tmp_path):
+    (tmp_path / "done" / "final").mkdir(parents=True)
+    run = srft("train", "--resume", tmp_path / "done")
+    assert run.code == 1 and "this run finished (final/ is written): nothing to resume" in run.stderr
+    (tmp_path / "empty").mkdir()
+    run = srft("train", "--resume", tmp_path / "empty")
+    assert run.code == 1 and "no checkpoint with a training state" in run.stderr
+    run = srft("train", "--resume", tmp_path / "empty", "--lr", "1")
+    assert run.code == 2 and "drop lr" in run.stderr
+
+
+@pytest.mark.slow
+def test_gradient_accumulation_equals_a_larger_batch(tiny_model, tmp_path):
+    """2 steps of 2 batches x 2 rows update the weights as 2 steps of 1 batch x 4 rows (the same 8 rows)."""
+    from srft_format.trainers.train import TrainConfig, train
+
+    dataset = small_dataset(tmp_path / "ds", 8)
+    runs = {}
+    for name, batch, accum in (("big", 4, 1), ("accum", 2, 2)):
+        config = TrainConfig(model=str(tiny_model), output=str(tmp_path / name), max_steps=2, batch_size=batch,
+                             grad_accum=accum, lr=1e-3, device="cpu", max_length=1024)
+        runs[name] = train(str(dataset), TrainingPolicy("srft"), config, log=lambda line: None)["train"]
+    assert runs["big"]["trained_tokens"] == runs["accum"]["trained_tokens"]
+    assert runs["accum"]["losses"] == pytest.approx(runs["big"]["losses"], rel=1e-5)
+    from safetensors.torch import load_file
+
+    start = load_file(tiny_model / "model.safetensors")
+    a, b = (load_file(tmp_path / name / "final" / "model.safetensors") for name in ("big", "accum"))
+    assert max((a[k] - start[k]).abs().max().item() for k in a) > 1e-4
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6

@@ -30,6 +30,7 @@ MAX_RENDERED_CHARS = 64 * 1024 * 1024
 """A template's rendered text, or a string it builds with ``*``, may not be longer (a hostile template)."""
 _GENERATION_TAG = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
+OBSERVATION = "OBSERVATION:\n"
 _PROBE_CALL = "srft_probe_function"
 _PROBE_ARG = "srft_probe_argument_value"
 _PROBE_RESULT = "srft_probe_tool_result"
@@ -263,7 +264,7 @@ def to_chat(traj: Trajectory, template: ChatTemplate, tool_calls: str = "auto") 
         item = _message_dict(message, native_calls, abilities.reasoning, where)
         observation = item["role"] == "tool" and not native_role
         if observation:
-            item = {"role": "user", "content": "OBSERVATION:\n" + item["content"]}
+            item = {"role": "user", "content": _observation(item["content"])}
         joins = observation or merged  # a converted tool result meets a user message
         if item["role"] == "user" and messages and messages[-1]["role"] == "user" and joins:
             messages[-1] = {**messages[-1], "content": f"{messages[-1]['content']}\n\n{item['content']}"}
@@ -274,6 +275,12 @@ def to_chat(traj: Trajectory, template: ChatTemplate, tool_calls: str = "auto") 
     tools = [_plain(t) for t in traj.agent.tools] or None
     step_messages = [position[step.output] for step in traj.steps]
     return Chat(messages, tools, step_messages, not native_calls and has_calls)
+
+
+def _observation(content: str) -> str:
+    """A tool result as a user message: ``OBSERVATION:\\n`` before it, unless the scaffold already wrote it
+    (SWE-agent's tool messages begin with it)."""
+    return content if content.startswith(OBSERVATION) else OBSERVATION + content
 
 
 def _message_dict(message: Message, native_calls: bool, native_reasoning: bool, where: str) -> dict:
@@ -319,15 +326,29 @@ def _call_dict(call: ToolCall) -> dict:
     return {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": arguments}}
 
 
+SWE_SMITH_BLOCK_PARAMETERS = ("old_str", "new_str", "file_text")
+"""Arguments SWE-smith writes on lines of their own (``<parameter=KEY>\\nVALUE\\n</parameter>``)."""
+
+
 def text_tool_calls(content: str, calls: list[dict]) -> str:
-    """``content`` followed by each call in the SWE-agent/SWE-smith XML text convention."""
+    """``content`` followed by each call in SWE-smith's XML text convention, byte for byte as its
+    ``transform_traj_xml`` writes an assistant turn (``tests/test_swe_smith_convention.py`` checks it).
+
+    Each call is ``<function=NAME>``, one ``<parameter=KEY>VALUE</parameter>`` line per argument (the
+    :data:`SWE_SMITH_BLOCK_PARAMETERS` with the value on lines of its own) and ``</function>``; calls are
+    joined by a newline, put after the content and a blank line, and the whole turn is stripped.
+    """
     blocks = []
     for call in calls:
         name, arguments = call["function"]["name"], call["function"]["arguments"]
         params = arguments.items() if isinstance(arguments, dict) else [("arguments", arguments)]
-        body = "".join(f"<parameter={key}>{_param(value)}</parameter>\n" for key, value in params)
-        blocks.append(f"<function={name}>\n{body}</function>")
-    return "\n\n".join(([content] if content else []) + blocks)
+        lines = [f"<parameter={key}>\n{_param(value)}\n</parameter>" if key in SWE_SMITH_BLOCK_PARAMETERS
+                 else f"<parameter={key}>{_param(value)}</parameter>" for key, value in params]
+        blocks.append("\n".join([f"<function={name}>", *lines, "</function>"]))
+    if not blocks:
+        return content
+    actions = "\n".join(blocks)
+    return f"{content}\n\n{actions}".strip()
 
 
 def missing_calls(message: dict, turn: str) -> list[str]:
@@ -351,7 +372,8 @@ def _written_forms(value: str) -> tuple[str, ...]:
 
 
 def _param(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    """An argument's text as SWE-smith writes it: Python's ``str`` of the parsed JSON value."""
+    return str(value)
 
 
 def _plain(tool: Any) -> Any:

@@ -6,6 +6,8 @@ target    one JSONL row per trajectory with a trained step (per context it was s
 openai    OpenAI fine-tuning chat rows: ``{"messages": [...], "tools": [...]}``; every assistant message
           carries ``weight`` 0 or 1 (1: an accepted step). Tool calls keep OpenAI's schema
           (``{"id", "type": "function", "function": {"name", "arguments"}}``, arguments a JSON string).
+          ``tools`` holds the agent's tool schemas when the source recorded them; rows with tool calls but no
+          schemas are counted (``rows_without_tools``: OpenAI expects ``tools`` beside function calls).
 axolotl   ``type: chat_template`` rows: ``{"messages": [...], "tools": [...]}``, every message with a boolean
           ``training``; reasoning in ``reasoning_content``. axolotl config::
 
@@ -18,10 +20,20 @@ axolotl   ``type: chat_template`` rows: ``{"messages": [...], "tools": [...]}``,
                   roles_to_train: [assistant]
                   train_on_eos: turn
 
+          axolotl renders the rows with the chat template of the model it trains, and a template that cannot
+          render tool calls drops them silently. With the tokenizer (and ``--chat-template``) you will train
+          with, the rows are converted for that template as srft's own masks convert them
+          (:func:`~srft_format.trainers.chat.to_chat`): tool calls, tool results and reasoning it cannot render
+          are written as text in the documented convention, or, with ``tool_calls="native"``, the export is
+          refused. Without a tokenizer the check is skipped, and the summary says so.
+
 trl       pre-tokenised rows ``{"input_ids", "attention_mask", "labels"}`` (``-100``: no loss) for one
           tokenizer, from :func:`~srft_format.trainers.masks.build_examples` (one row per example: more than
           one per trajectory with ``history="split"`` or several contexts); TRL's ``SFTTrainer`` uses the
-          ``labels`` column as is (also axolotl's "custom pre-tokenized" format).
+          ``labels`` column as is (also axolotl's "custom pre-tokenized" format). ``max_length`` keeps the head of
+          each row as ``srft train`` does: a trained step the cut reaches is dropped whole, never half-trained,
+          and counted (``trained_steps_cut``); rows are then never longer than ``max_length``, so an
+          ``SFTConfig`` with that ``max_length`` (or ``None``) never truncates them.
 sharegpt  ``{"conversations": [{"from", "value"}], "tools": "<JSON>"}``, ``from`` in system / human /
           gpt / observation (tool results); each ``gpt`` turn carries the boolean ``train`` (axolotl:
           ``message_property_mappings: {role: from, content: value}``, ``message_field_training: train``,
@@ -52,13 +64,13 @@ import orjson
 
 from srft_format.dataset import MANIFEST, Dataset, file_sha256
 from srft_format.errors import Problem, SrftError
-from srft_format.jsonl import open_output
+from srft_format.jsonl import open_output, write_lines
 from srft_format.models import Message, Role, TextPart, Trajectory
 from srft_format.policy import TrainingPolicy, trained_steps
 
-from .chat import text_tool_calls
-from .data import mask_trajectory, weighted_trajectories
+from .chat import ChatTemplate, text_tool_calls, to_chat
 from .context import context_trajectory, contexts
+from .data import mask_trajectory, weighted_trajectories
 from .masks import IGNORE_INDEX, MaskOptions
 
 TARGETS = ("openai", "axolotl", "trl", "sharegpt")
@@ -207,6 +219,16 @@ class ExportSummary:
     trained_steps: int = 0
     reasoning_dropped: int = 0
     """Assistant messages whose reasoning the target has no field for."""
+    rows_without_tools: int = 0
+    """openai: rows with tool calls whose source recorded no tool schemas (no ``tools`` list)."""
+    template_check: str | None = None
+    """axolotl: what the check of the training template found, or that it was skipped."""
+    rows_with_text_tool_calls: int = 0
+    """axolotl: rows whose tool calls (or results) are written as text for the template."""
+    trained_tokens: int = 0
+    """trl: tokens with a label."""
+    trained_steps_cut: int = 0
+    """trl: trained steps that ``max_length`` cut (dropped whole)."""
 
 
 def _message_weights(traj: Trajectory, weights: list[float]) -> dict[int, int]:
@@ -256,10 +278,15 @@ def openai_row(traj: Trajectory, weights: list[float], summary: ExportSummary) -
         if msg.role is Role.tool:
             out["tool_call_id"] = msg.tool_call_id
         messages.append(out)
+    summary.rows_without_tools += not traj.agent.tools and any(m.tool_calls for m in traj.messages)
     return {"messages": messages, **({"tools": _tools(traj)} if traj.agent.tools else {})}
 
 
-def axolotl_row(traj: Trajectory, weights: list[float], summary: ExportSummary) -> dict[str, Any]:
+def axolotl_row(traj: Trajectory, weights: list[float], summary: ExportSummary,
+                template: ChatTemplate | None = None, tool_calls: str = "auto") -> dict[str, Any]:
+    """The axolotl row; with the ``template`` axolotl will render it with, converted for that template."""
+    if template is not None:
+        return _axolotl_chat_row(traj, weights, summary, template, tool_calls)
     trained = _message_weights(traj, weights)
     messages = []
     for i, msg in enumerate(traj.messages):
@@ -275,6 +302,51 @@ def axolotl_row(traj: Trajectory, weights: list[float], summary: ExportSummary) 
             out["name"] = msg.name
         messages.append(out)
     return {"messages": messages, **({"tools": _tools(traj)} if traj.agent.tools else {})}
+
+
+def _axolotl_chat_row(traj: Trajectory, weights: list[float], summary: ExportSummary, template: ChatTemplate,
+                      tool_calls: str) -> dict[str, Any]:
+    """Messages as :func:`to_chat` gives them for ``template`` (what it cannot render written as text), each
+    with its ``training`` flag; native tool-call arguments as JSON strings, as axolotl reads them."""
+    chat = to_chat(traj, template, tool_calls)
+    trained = {chat.step_messages[i] for i, w in enumerate(weights) if w > 0}
+    messages = []
+    for i, message in enumerate(chat.messages):
+        out: dict[str, Any] = {"role": message["role"], "content": message["content"], "training": i in trained}
+        if "reasoning_content" in message:
+            out["reasoning_content"] = message["reasoning_content"]
+        if message.get("tool_calls"):
+            out["tool_calls"] = [{"id": c["id"], "type": "function", "function": {
+                "name": c["function"]["name"], "arguments": _json_text(c["function"]["arguments"])}}
+                for c in message["tool_calls"]]
+        for key in ("tool_call_id", "name"):
+            if key in message and message["role"] == "tool":
+                out[key] = message[key]
+        messages.append(out)
+    summary.rows_with_text_tool_calls += chat.text_tool_calls
+    return {"messages": messages, **({"tools": _tools(traj)} if traj.agent.tools else {})}
+
+
+def _json_text(arguments: Any) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, ensure_ascii=False)
+
+
+def describe_template_check(template: ChatTemplate | None, tool_calls: str) -> str:
+    """One line: what the axolotl export does for the template the user trains with."""
+    if template is None:
+        return ("skipped: no --tokenizer, so the rows were not checked against the chat template axolotl will "
+                "render them with (a template that cannot render tool calls drops them silently)")
+    can = template.abilities
+    if tool_calls == "text" or not can.tool_calls:
+        how = "tool calls written as text (SWE-smith's convention, as srft's masks write them)"
+        how += "" if tool_calls == "text" else ": the template does not render them"
+    else:
+        how = "the template renders tool calls natively"
+    if not can.tool_role:
+        how += "; tool results as user OBSERVATION messages (no tool role)"
+    if not can.reasoning:
+        how += "; reasoning as <think> text"
+    return how
 
 
 SHAREGPT_ROLES = {Role.system: "system", Role.user: "human", Role.assistant: "gpt", Role.tool: "observation"}
@@ -317,6 +389,14 @@ def trl_row(example: Any) -> dict[str, Any]:
 ROW_BUILDERS = {"openai": openai_row, "axolotl": axolotl_row, "sharegpt": sharegpt_row}
 
 
+def _row(target: str, traj: Trajectory, weights: list[float], summary: ExportSummary,
+         template: ChatTemplate | None, tool_calls: str) -> dict[str, Any]:
+    """One messages row; axolotl's converted for ``template`` when the user's tokenizer was given."""
+    if target == "axolotl":
+        return axolotl_row(traj, weights, summary, template, tool_calls)
+    return ROW_BUILDERS[target](traj, weights, summary)
+
+
 # ----------------------------------------------------------------------------------------- the export
 
 
@@ -326,6 +406,8 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
     """Checked rows of every trajectory with a trained step; raises on the first row that breaks the format.
 
     A trl row whose trained tokens ``max_length`` cut entirely is left out (``rows`` counts what is written).
+    axolotl: with ``tokenizer``, rows are converted for its chat template (``mask_options``: ``chat_template``,
+    ``tool_calls``).
     """
     if target not in TARGETS:
         raise SrftError(f"unknown export target {target!r}: choose one of {', '.join(TARGETS)}")
@@ -333,6 +415,11 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
         raise SrftError(f"{target} takes 0/1 flags only; a --soft policy's weights cannot be exported")
     if target == "trl" and tokenizer is None:
         raise SrftError("the trl export is pre-tokenised: it needs --tokenizer")
+    template = None
+    if target == "axolotl":
+        if tokenizer is not None:
+            template = ChatTemplate.for_tokenizer(tokenizer, mask_options.chat_template)
+        summary.template_check = describe_template_check(template, mask_options.tool_calls)
     for traj, weights in weighted_trajectories(dataset, policy):
         summary.trajectories += 1
         summary.steps += len(traj.steps)
@@ -342,11 +429,18 @@ def export_rows(dataset: Dataset, target: str, policy: TrainingPolicy, summary: 
         summary.trained_steps += trained_steps(weights)
         if target == "trl":
             examples = mask_trajectory(dataset, traj, tokenizer, weights, mask_options)
+            placed = {span.step for e in examples for span in e.steps if span.weight > 0 and span.end > span.start}
+            summary.trained_steps_cut += trained_steps(weights) - len(placed)
+            summary.trained_tokens += sum(e.trained_tokens for e in examples)
             rows = [trl_row(e) for e in examples]
         else:  # one row per context the steps were sent (one without recorded inputs or with context final)
             parts = [(context_trajectory(traj, c), [weights[s] for s in c.steps])
                      for c in contexts(traj, mask_options.context)]
-            rows = [ROW_BUILDERS[target](part, w, summary) for part, w in parts if any(x > 0 for x in w)]
+            try:
+                rows = [_row(target, part, w, summary, template, mask_options.tool_calls)
+                        for part, w in parts if any(x > 0 for x in w)]
+            except SrftError as exc:
+                raise SrftError([Problem(p.message, p.path, str(dataset.path)) for p in exc.problems]) from None
         for row in rows:
             problems = check_row(target, row)
             if problems:
@@ -363,10 +457,8 @@ def export(dataset_path: str | os.PathLike, target: str, policy: TrainingPolicy,
     dataset = Dataset.open(dataset_path)
     policy = policy.for_annotators(dataset.manifest.annotators)  # the default priority by kind, recorded below
     summary = ExportSummary(target)
-    with open_output(output) as out:
-        rows = export_rows(dataset, target, policy, summary, tokenizer=tokenizer, mask_options=mask_options)
-        for row in rows:
-            out.write(orjson.dumps(row) + b"\n")
+    rows = export_rows(dataset, target, policy, summary, tokenizer=tokenizer, mask_options=mask_options)
+    write_lines(output, map(orjson.dumps, rows))
     record = {"target": target, "policy": policy.to_dict(),
               "mask_options": mask_options.recorded(),
               "dataset": {"path": str(dataset_path), "name": dataset.name,

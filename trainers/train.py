@@ -7,6 +7,11 @@ trained token under a hard policy, which makes it exactly the usual mean cross-e
 ``--soft``. Masked tokens (prompts, observations, rejected steps) have ``w_t = 0``: they stay in the context
 and contribute no gradient.
 
+With ``grad_accum`` N an optimizer step takes N batches and normalises by their trained weight together: the same
+update as one batch N times larger. Every checkpoint also holds ``training_state.P.pt`` per process P: optimizer,
+scheduler, RNG states and the data position (batches consumed; each epoch's order depends only on the seed and the
+epoch), so :func:`resume` continues a killed run as if it had never stopped.
+
 ``accelerate`` runs the loop on one CPU/GPU, or on many GPUs and nodes (DDP or FSDP) when started with
 ``accelerate launch`` or ``torchrun``; see ``trainers/README.md``.
 """
@@ -14,11 +19,12 @@ and contribute no gradient.
 from __future__ import annotations
 
 import inspect
-import itertools
 import json
 import math
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -44,6 +50,9 @@ class TrainConfig:
     max_steps: int | None = None
     """Optimizer steps; ``None``: one pass over the data."""
     batch_size: int = 4
+    """Rows per batch (per process)."""
+    grad_accum: int = 1
+    """Batches per optimizer step: the same update as one batch this many times larger."""
     lr: float = 2e-5
     warmup_steps: int = 0
     weight_decay: float = 0.0
@@ -87,9 +96,11 @@ def weighted_nll(logits: Any, labels: Any, weights: Any, positions: Any = None) 
     return (w * nll).sum(), w.sum()
 
 
-def _prepare_model(config: TrainConfig, dtype: Any) -> tuple[Any, bool]:
-    """The model to train, and whether its forward takes ``logits_to_keep``."""
-    model = load_model(config.model, dtype=dtype, trainable=True)
+def _prepare_model(config: TrainConfig, dtype: Any, checkpoint: Path | None = None) -> tuple[Any, bool]:
+    """The model to train (with ``checkpoint``: its weights or adapters), and whether its forward takes
+    ``logits_to_keep``."""
+    full_weights = checkpoint is not None and not config.lora
+    model = load_model(checkpoint if full_weights else config.model, dtype=dtype, trainable=True)
     keeps_logits = "logits_to_keep" in inspect.signature(model.forward).parameters
     model.config.use_cache = False
     if config.gradient_checkpointing:
@@ -97,7 +108,11 @@ def _prepare_model(config: TrainConfig, dtype: Any) -> tuple[Any, bool]:
             model.activation_checkpointing_enable({"use_reentrant": False})
         else:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    if config.lora:
+    if config.lora and checkpoint is not None:
+        from peft import PeftModel
+
+        model = PeftModel.from_pretrained(model, checkpoint, is_trainable=True)
+    elif config.lora:
         from peft import LoraConfig, get_peft_model
 
         model = get_peft_model(model, LoraConfig(r=config.lora_rank, lora_alpha=2 * config.lora_rank,
@@ -105,13 +120,34 @@ def _prepare_model(config: TrainConfig, dtype: Any) -> tuple[Any, bool]:
     return model, keeps_logits
 
 
+class EpochShuffle:
+    """Row indices in an order that depends only on the seed and the epoch (``set_epoch``), so that a resumed run
+    sees the batches the killed one would have seen."""
+
+    def __init__(self, n: int, seed: int):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __iter__(self) -> Iterator[int]:
+        import torch
+
+        yield from torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + self.epoch)).tolist()
+
+    def __len__(self) -> int:
+        return self.n
+
+
 def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
-          mask_options: MaskOptions = MaskOptions(), log: Callable[[str], None] = print) -> dict[str, Any]:
+          mask_options: MaskOptions = MaskOptions(), log: Callable[[str], None] = print, *,
+          state: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train ``config.model`` on ``dataset_path`` under ``policy``; returns the run record (``run.json``).
 
     ``mask_options``: how examples are built (its ``max_length`` is ``config.max_length``).
 
     ``log`` gets one line per step, on the main process only; ``run["main_process"]`` says which one this is.
+    ``state``: a checkpoint's training state (from :func:`resume`), to continue from.
     """
     import torch
     from accelerate import Accelerator
@@ -141,12 +177,14 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
         rows = pack_rows(rows, config.max_length)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     loader = accelerator.prepare(torch.utils.data.DataLoader(
-        rows, batch_size=config.batch_size, shuffle=True, collate_fn=Collator(pad_id, packed=config.packing),
-        generator=torch.Generator().manual_seed(config.seed)))
-    max_steps = config.max_steps or len(loader)  # one pass: batches per process
+        rows, batch_size=config.batch_size, sampler=EpochShuffle(len(rows), config.seed),
+        collate_fn=Collator(pad_id, packed=config.packing),
+        generator=torch.Generator().manual_seed(config.seed)))  # starting an epoch draws from it, not the global RNG
+    max_steps = config.max_steps or -(-len(loader) // config.grad_accum)  # one pass: batches per process
 
     # 2. Model, optimizer, schedule.
-    model, keeps_logits = _prepare_model(config, dtype=torch.float32)
+    checkpoint = output / state["checkpoint"] if state else None
+    model, keeps_logits = _prepare_model(config, dtype=torch.float32, checkpoint=checkpoint)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=config.lr,
                                   weight_decay=config.weight_decay)
     scheduler = get_scheduler("cosine", optimizer, num_warmup_steps=config.warmup_steps,
@@ -170,23 +208,36 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
     cut = summary.trained_steps - summary.trained_steps_in_examples
     if cut:
         log(f"--max-length {config.max_length} cut {cut} trained steps (dropped whole, never half-trained)")
+    first = 1
+    if state:
+        run = _restore(state, run, accelerator, optimizer, scheduler)
+        first = run["train"]["steps"] + 1
+        log(f"resuming from {state['checkpoint']} at step {first}/{max_steps}")
 
     # 3. The loop.
     model.train()
-    started = time.perf_counter()
-    batches = itertools.chain.from_iterable(itertools.repeat(loader))
-    for step in range(1, max_steps + 1):
-        batch = next(batches)
-        labels, weights = batch.pop("labels"), batch.pop("loss_weights")
-        positions = next_token_positions(labels) if keeps_logits else None
-        kept = {"logits_to_keep": positions} if keeps_logits else {}
-        logits = model(**batch, use_cache=False, **kept).logits  # no KV cache: packed rows need it off
-        weighted_sum, weight_total = weighted_nll(logits, labels, weights, positions)
-        # Normalise by the weight of the whole batch across processes, so that DDP/FSDP's gradient averaging
-        # gives sum(w * nll) / sum(w) over everything.
-        global_total = accelerator.reduce(weight_total.detach(), reduction="sum").clamp_min(1e-8)
-        loss = weighted_sum * accelerator.num_processes / global_total
-        accelerator.backward(loss)
+    started = time.perf_counter() - run["train"]["seconds"]
+    batches = _batches(accelerator, loader, position=(first - 1) * config.grad_accum)
+    for step in range(first, max_steps + 1):
+        micro = [next(batches) for _ in range(config.grad_accum)]
+        # Normalise by the weight of all the step's batches across processes, so that accumulation and
+        # DDP/FSDP's gradient averaging give sum(w * nll) / sum(w) over everything the step sees.
+        weight_total = sum((b["loss_weights"][:, 1:] * (b["labels"][:, 1:] != IGNORE)).sum() for b in micro)
+        global_total = accelerator.reduce(weight_total, reduction="sum").clamp_min(1e-8)
+        step_sum = 0.0
+        for i, batch in enumerate(micro):
+            labels, weights = batch.pop("labels"), batch.pop("loss_weights")
+            positions = next_token_positions(labels) if keeps_logits else None
+            kept = {"logits_to_keep": positions} if keeps_logits else {}
+            with accelerator.no_sync(model) if i < len(micro) - 1 else nullcontext():
+                logits = model(**batch, use_cache=False, **kept).logits  # no KV cache: packed rows need it off
+                weighted_sum, _ = weighted_nll(logits, labels, weights, positions)
+                accelerator.backward(weighted_sum * accelerator.num_processes / global_total)
+            step_sum += weighted_sum.detach()
+            record = run["train"]
+            record["tokens"] += int(accelerator.reduce(
+                batch["input_ids"].new_tensor(batch["input_ids"].numel()), reduction="sum"))
+            record["trained_tokens"] += int(accelerator.reduce((labels[:, 1:] != IGNORE).sum(), reduction="sum"))
         if config.max_grad_norm:
             accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         lr = scheduler.get_last_lr()[0]
@@ -194,12 +245,9 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
 
-        step_loss = (accelerator.reduce(weighted_sum.detach(), reduction="sum") / global_total).item()
+        step_loss = (accelerator.reduce(step_sum, reduction="sum") / global_total).item()
         record = run["train"]
         record["steps"] = step
-        record["tokens"] += int(accelerator.reduce(batch["input_ids"].new_tensor(batch["input_ids"].numel()),
-                                                   reduction="sum"))
-        record["trained_tokens"] += int(accelerator.reduce((labels[:, 1:] != IGNORE).sum(), reduction="sum"))
         record["losses"].append(round(step_loss, 6))
         record["seconds"] = round(time.perf_counter() - started, 3)
         log(f"step {step}/{max_steps}  loss {step_loss:.4f}  lr {lr:.2e}")
@@ -207,10 +255,122 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
             raise SrftError(f"the loss is {step_loss} at step {step}; stopping (checkpoints so far are kept)")
         if step == max_steps or (config.save_every and step % config.save_every == 0):
             name = "final" if step == max_steps else f"checkpoint-{step}"
-            _save(accelerator, model, tokenizer, output / name)
             run["checkpoints"].append(name)
+            _save(accelerator, model, tokenizer, output / name)
+            if name != "final":  # a finished run is not resumed
+                _save_state(accelerator, output / name, optimizer, scheduler, run, policy, options)
             _write_run(accelerator, output, run)
     return {**run, "main_process": accelerator.is_main_process}
+
+
+def _batches(accelerator: Any, loader: Any, position: int) -> Iterator[dict[str, Any]]:
+    """Batches from ``position`` (batches already consumed) on, epoch after epoch."""
+    epoch, skip = divmod(position, len(loader))
+    while True:
+        loader.set_epoch(epoch)
+        yield from accelerator.skip_first_batches(loader, skip) if skip else loader
+        epoch, skip = epoch + 1, 0
+
+
+# ------------------------------------------------------------------------------------------- resuming
+
+STATE_FILE = "training_state.{}.pt"
+"""Per process (its index): optimizer, scheduler, RNG states, the run record so far and how to restart it."""
+
+
+def _save_state(accelerator: Any, directory: Path, optimizer: Any, scheduler: Any, run: dict[str, Any],
+                policy: TrainingPolicy, mask_options: MaskOptions) -> None:
+    """Everything a resumed run needs besides the weights, in one file per process (each holds its own
+    optimizer shard under FSDP and its own RNG streams), written atomically."""
+    import numpy as np
+    import torch
+
+    directory.mkdir(parents=True, exist_ok=True)
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    state = {
+        "checkpoint": directory.name,
+        "processes": accelerator.num_processes,
+        "dataset": str(Path(run["dataset"]["path"]).resolve()),
+        "policy": policy.to_dict(),
+        "config": {**run["config"], **{key: str(Path(value).resolve()) for key in ("model", "tokenizer")
+                                       if (value := run["config"][key]) and Path(value).exists()}},
+        "mask_options": asdict(mask_options),
+        "run": run,
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "rng": {"python": random.getstate(), "numpy": [kind, keys.tolist(), pos, has_gauss, cached],
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+    }
+    path = directory / STATE_FILE.format(accelerator.process_index)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)
+    accelerator.wait_for_everyone()
+
+
+def _restore(state: dict[str, Any], run: dict[str, Any], accelerator: Any, optimizer: Any,
+             scheduler: Any) -> dict[str, Any]:
+    """Load a checkpoint's optimizer, scheduler and RNG states; the run record continues the saved one."""
+    import numpy as np
+    import torch
+
+    if state["processes"] != accelerator.num_processes:
+        raise SrftError(f"the checkpoint was written by {state['processes']} processes; resume it with as many "
+                        f"(this run has {accelerator.num_processes})")
+    if state["run"]["dataset"]["manifest_sha256"] != run["dataset"]["manifest_sha256"]:
+        raise SrftError(Problem("the dataset changed since the run started (its manifest's sha256 differs); "
+                                "a resumed run must see the same data", file=run["dataset"]["path"]))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rng = state["rng"]
+    random.setstate(_tuples(rng["python"]))
+    kind, keys, pos, has_gauss, cached = rng["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(rng["torch"])
+    if rng["cuda"]:
+        torch.cuda.set_rng_state_all(rng["cuda"])
+    saved = state["run"]
+    return {**run, "train": saved["train"], "checkpoints": saved["checkpoints"],
+            "resumed": [*saved.get("resumed", []), state["checkpoint"]]}
+
+
+def _tuples(value: Any) -> Any:
+    """``random.getstate()`` as saved (lists may come back where tuples went in)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
+
+
+def latest_state(run_dir: str | Path, process: int = 0) -> dict[str, Any]:
+    """The training state of ``run_dir``'s latest checkpoint (read with ``weights_only``: no code runs)."""
+    import torch
+
+    run_dir = Path(run_dir)
+    if (run_dir / "final").is_dir():
+        raise SrftError(Problem("this run finished (final/ is written): nothing to resume", file=str(run_dir)))
+    found = []
+    for path in run_dir.glob(f"checkpoint-*/{STATE_FILE.format(process)}"):
+        step = path.parent.name[len("checkpoint-"):]
+        if step.isdigit():
+            found.append((int(step), path))
+    if not found:
+        raise SrftError(Problem("no checkpoint with a training state to resume from (save some with "
+                                "--save-every N)", file=str(run_dir)))
+    _, path = max(found)
+    try:
+        return torch.load(path, weights_only=True)
+    except Exception as exc:  # noqa: BLE001  (a damaged or foreign file: say which)
+        raise SrftError(Problem(f"cannot read the training state: {exc}", file=str(path))) from None
+
+
+def resume(run_dir: str | Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` from its latest checkpoint, with the dataset, policy, options and
+    config it started with; the losses continue as if it had never stopped."""
+    from accelerate import PartialState
+
+    state = latest_state(run_dir, PartialState().process_index)
+    config = TrainConfig(**{**state["config"], "output": str(run_dir)})
+    return train(state["dataset"], TrainingPolicy.from_dict(state["policy"]), config,
+                 MaskOptions(**state["mask_options"]), log, state=state)
 
 
 def _quiet(line: str) -> None:
