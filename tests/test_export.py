@@ -13,6 +13,7 @@ from srft_format.dataset import Dataset, write_dataset
 from srft_format.errors import SrftError
 from srft_format.policy import TrainingPolicy
 from srft_format.trainers.export import ExportSummary, check_row, export, export_rows, openai_row
+from srft_format.trainers.masks import MaskOptions
 
 LABELS = ["correct", "incorrect", "correct", "incorrect"]
 
@@ -186,7 +187,7 @@ def test_axolotl_rows_are_converted_for_a_template_without_tool_calls(dataset, t
         assert all("<function=bash>" in row["messages"][i]["content"] for i in chat.step_messages)
     with pytest.raises(SrftError, match=r"ds: trajectory t-0: the chat template does not render tool calls.*text"):
         export(dataset, "axolotl", policy, tmp_path / "b.jsonl", tokenizer=smollm2,
-               mask_options={"tool_calls": "native"})
+               mask_options=MaskOptions(tool_calls="native"))
     assert not (tmp_path / "b.jsonl").exists()
 
     native = export(dataset, "axolotl", policy, tmp_path / "c.jsonl", tokenizer=tokenizer("chatml"))
@@ -211,9 +212,9 @@ def test_trl_max_length_cuts_as_srft_train_does(dataset, tmp_path):
 
     smollm2, policy, limit = tokenizer("smollm2"), TrainingPolicy("srft"), 200
     summary = export(dataset, "trl", policy, tmp_path / "t.jsonl", tokenizer=smollm2,
-                     mask_options={"max_length": limit})
+                     mask_options=MaskOptions(max_length=limit))
     rows = read_jsonl(tmp_path / "t.jsonl")
-    examples, data = build_examples(Dataset.open(dataset), smollm2, policy, max_length=limit)
+    examples, data = build_examples(Dataset.open(dataset), smollm2, policy, MaskOptions(max_length=limit))
     assert summary.trained_steps_cut == data.trained_steps - data.trained_steps_in_examples > 0
     assert summary.trained_tokens == data.trained_tokens == sum(
         sum(label != -100 for label in row["labels"]) for row in rows)

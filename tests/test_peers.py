@@ -17,6 +17,7 @@ from srft_format.models import Annotator, Verdict
 from srft_format.policy import TrainingPolicy
 from srft_format.trainers.data import build_examples
 from srft_format.trainers.export import export
+from srft_format.trainers.masks import MaskOptions
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +44,8 @@ def test_trl_sft_trainer_trains_the_tokens_srft_masks_train(odd_rejected, tmp_pa
 
     smollm2, policy, limit = tokenizer("smollm2"), TrainingPolicy("srft"), 4096
     summary = export(odd_rejected, "trl", policy, tmp_path / "trl.jsonl", tokenizer=smollm2,
-                     mask_options={"max_length": limit})
-    examples, data = build_examples(Dataset.open(odd_rejected), smollm2, policy, max_length=limit)
+                     mask_options=MaskOptions(max_length=limit))
+    examples, data = build_examples(Dataset.open(odd_rejected), smollm2, policy, MaskOptions(max_length=limit))
     assert summary.trained_tokens == data.trained_tokens > 0 and summary.trained_steps_cut > 0
 
     rows = load_dataset("json", data_files=str(tmp_path / "trl.jsonl"), split="train")
