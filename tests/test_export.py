@@ -253,7 +253,8 @@ def openai_line_problems(row: dict) -> list[str]:
 
 def test_openai_export_of_the_corpus_follows_the_documented_rules(srft, corpus_dataset, tmp_path):
     out = tmp_path / "openai.jsonl"
-    run = srft("export", corpus_dataset, "--to", "openai", "--policy", "sft", "-o", out)
+    # one row per trajectory (the final chat): the rules are the same for the rows of recorded contexts
+    run = srft("export", corpus_dataset, "--to", "openai", "--policy", "sft", "--context", "final", "-o", out)
     assert run.code == 0, run.stderr
     rows, summary = read_jsonl(out), json.loads(run.stdout)
     sft = TrainingPolicy("sft")
