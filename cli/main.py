@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "annotate": "srft_format.cli.annotate:annotate",
     "verdicts": "srft_format.cli.verdicts:verdicts",
     "agree": "srft_format.cli.agree:agree",
+    "eval-critic": "srft_format.cli.eval_critic:eval_critic",
     "train": "srft_format.cli.train:train",
     "export": "srft_format.cli.export:export",
 }
