@@ -31,6 +31,8 @@ COMMANDS: dict[str, str] = {
     "verdicts": "srft_format.cli.verdicts:verdicts",
     "agree": "srft_format.cli.agree:agree",
     "eval-critic": "srft_format.cli.eval_critic:eval_critic",
+    "sample": "srft_format.cli.sample:sample",
+    "label": "srft_format.cli.label:label",
     "train": "srft_format.cli.train:train",
     "export": "srft_format.cli.export:export",
 }
