@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 SRFT := $(VENV)/bin/srft
 LS_VENV ?= .venv-label-studio
 export SRFT_CORPUS ?= $(abspath ../shared/corpus)
+export SRFT_GOLD ?= $(abspath ../shared/gold)
 export SRFT_LABEL_STUDIO ?= $(abspath $(LS_VENV))/bin/label-studio
 PYTEST_ARGS ?=
 
