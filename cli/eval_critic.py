@@ -138,31 +138,28 @@ def _print_details(console: Any, c: dict[str, Any]) -> None:
                   f"never flags {fe['never']}")
     if c["calibration"]:
         cal = c["calibration"]
-        console.print(f"calibration ({cal['steps']} scored steps): ECE {_cell(cal['ece'])}; bins "
-                      + ", ".join(f"{b['bin'][0]:.1f}-{b['bin'][1]:.1f}: {b['mean_score']:.2f} vs "
-                                  f"{b['observed_correct']:.2f} (n={b['steps']})" for b in cal["bins"]))
+        console.print(f"calibration ({cal['steps']} scored steps), ECE {_cell(cal['ece'])}; mean P(correct) vs "
+                      "share correct per bin: " + ", ".join(
+                          f"{b['bin'][0]:.1f}-{b['bin'][1]:.1f} {b['mean_score']:.2f}/{b['observed_correct']:.2f} "
+                          f"(n={b['steps']})" for b in cal["bins"]))
+    table = Table(title=f"{c['critic']}: where it errs (top 10 repos)")
+    for col in ("by", "group", "steps", "critic inc", "gold inc", "prec", "recall", "kappa", "acc"):
+        table.add_column(col, justify="left" if col in ("by", "group") else "right")
     for key, title in (("by_kind", "kind"), ("by_position_decile", "decile"), ("by_repo", "repo")):
-        rows = c[key][:10]
-        table = Table(title=f"{c['critic']} by {title}" + (" (top 10)" if len(c[key]) > 10 else ""))
-        for col in (title, "steps", "critic incorrect", "gold incorrect", "precision", "recall", "kappa",
-                    "accuracy"):
-            table.add_column(col, justify="left" if col == title else "right")
-        for r in rows:
-            table.add_row(str(r["kind" if title == "kind" else "decile" if title == "decile" else "repo"]),
+        for r in c[key][:10]:
+            table.add_row(title, str(r["kind" if title == "kind" else "decile" if title == "decile" else "repo"]),
                           str(r["steps"]), str(r["critic_incorrect"]), str(r["gold_incorrect"]),
                           *(_cell(r[m]) for m in ("precision", "recall", "kappa", "accuracy")))
-        console.print(table)
+    console.print(table)
     if c["worst"]:
-        table = Table(title=f"{c['critic']}: worst disagreements")
-        for col in ("trajectory", "step", "critic", "critic rationale", "gold", "gold rationale"):
-            table.add_column(col, overflow="fold")
+        console.print(f"{c['critic']}: worst disagreements")
         for w in c["worst"]:
-            label = w["critic"] + ("" if w["score"] is None else f" ({w['score']:.2f})")
-            table.add_row(w["trajectory"], str(w["step"]), label, _short(w["critic_rationale"]), w["gold"],
-                          _short(w["gold_rationale"]))
-        console.print(table)
+            score = "" if w["score"] is None else f" ({w['score']:.2f})"
+            console.print(f"  {w['trajectory']} step {w['step']}: critic {w['critic']}{score}: "
+                          f"{_short(w['critic_rationale'])!s}\n    gold {w['gold']}: {_short(w['gold_rationale'])}",
+                          highlight=False)
 
 
-def _short(text: str | None, limit: int = 160) -> str:
-    text = " ".join((text or "").split())
+def _short(text: str | None, limit: int = 200) -> str:
+    text = " ".join((text or "").split()) or "-"
     return text if len(text) <= limit else text[:limit - 1] + "…"

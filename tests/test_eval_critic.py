@@ -205,3 +205,13 @@ def test_gold_with_nothing_in_common_is_one_line(tmp_path, srft):
     assert run.stderr.strip().splitlines() == [
         f"error: {tmp_path / 'd'}: gold annotator 'alice' labeled no step in common with critic 'critic' on "
         "unresolved trajectories (--all for every one); --missing counts steps the critic left unlabeled"]
+
+
+def test_report_gets_a_critic_section_with_plots(gold_dataset, tmp_path, srft):
+    run = srft("report", gold_dataset, "--critic", "alice", "--gold", "alice", "-o", tmp_path / "r.html")
+    assert run.code == 0, run.stderr
+    page = (tmp_path / "r.html").read_text()
+    section = page[page.index("<h2>Critics vs gold alice (unresolved trajectories)</h2>"):]
+    assert section.count('src="data:image/png;base64,') == 3
+    assert "<td>1.000 [1.00, 1.00]</td>" in section  # alice agrees with herself
+    assert srft("report", gold_dataset, "--critic", "alice", "-o", tmp_path / "x.html").code == 2
