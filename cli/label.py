@@ -19,7 +19,7 @@ def label() -> None:
     """Human step labels with Label Studio.
 
     \b
-    The round trip:
+    Example, the whole round trip:
       srft sample data --steps 200 --seed 1 --labelers alice,bob --double 0.25 -o sheet/
       srft label export data sheet/        # sheet/label-studio-tasks.json + label-studio-config.xml
       # Label Studio: new project, Labeling Setup -> Code: paste the config; Import: the tasks; label;
