@@ -16,7 +16,7 @@ from srft_format.errors import Problem, SrftError
               help="The critic under test; give two for the ablation (second minus first, paired bootstrap).")
 @click.option("--gold", required=True, metavar="ID", help="The reference annotator (human labels).")
 @click.option("--all", "all_", is_flag=True,
-              help="Every trajectory; default: unresolved ones only (resolved runs are trained whole anyway).")
+              help="Every trajectory; default: all but resolved ones (resolved runs are trained whole anyway).")
 @click.option("--missing", type=click.Choice(["correct", "incorrect", "neutral", "unknown"]),
               help="Count a step the gold labeled and the critic did not as this critic label (e.g. correct for "
                    "the rules critic, which only says incorrect). Default: leave such steps out.")
