@@ -24,6 +24,8 @@ from .base import Converter, Detection, SourceRecord, new_trajectory
 from .source_fields import fail, object_list, require, without
 
 KEYS = frozenset({"history", "question", "mistake_agent", "mistake_step", "mistake_reason"})
+MAPPED = KEYS | {"question_ID", "ground_truth", "level", "is_correct", "is_corrected", "system_prompt"}
+"""Fields with a place in the trajectory; any other (a few files add ``labels``, ``mistake_type``) goes to extra."""
 HUMAN = "human"
 ANNOTATOR = Annotator(
     id="who-and-when", kind=AnnotatorKind.human,
@@ -81,7 +83,7 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
                   extra={k: data[k] for k in ("ground_truth", "level") if k in data}),
         agent=_agent(data, detection),
         outcome=Outcome(resolved=False, extra={k: data[k] for k in ("is_correct", "is_corrected") if k in data}),
-        annotators=[ANNOTATOR], verdicts=[verdict])
+        annotators=[ANNOTATOR], verdicts=[verdict], extra={k: v for k, v in data.items() if k not in MAPPED})
 
 
 def _mistake_step(value: Any, turns: int) -> int:

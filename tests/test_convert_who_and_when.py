@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from convert_helpers import convert
+from test_convert_lossless import is_derived, leaves
 from srft_format.models import Label, Role
 
 
@@ -34,6 +35,9 @@ def test_every_file_converts_with_the_decisive_step_at_its_message(gold):
         assert verdict.extra["mistake_agent"] == source["mistake_agent"]
         assert traj.annotators[0].kind.value == "human" and traj.outcome.resolved is False
         assert traj.task.problem_statement == source["question"]
+        kept = "\x00".join(value for _, value in leaves(traj.model_dump(mode="json")))
+        lost = [p for p, v in leaves(source) if not is_derived(p, ("mistake_step",)) and v not in kept]
+        assert lost == [], f"{path}: {lost[:5]}"
 
 
 def test_subsets_are_told_apart(gold):
