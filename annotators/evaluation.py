@@ -61,7 +61,8 @@ class TrajectoryLabels:
     only_critic: int = 0
     only_gold: int = 0
     judged: bool = False
-    """The critic labeled this trajectory (or ``missing`` stands in): its first error counts for localisation."""
+    """The critic labeled every trainable step up to the gold's first error (or ``missing`` stands in), so
+    whether its first error is the gold's is known: the trajectory counts for localisation."""
 
 
 def metrics_from_matrices(m: np.ndarray) -> dict[str, np.ndarray]:
@@ -106,7 +107,9 @@ def collect(trajectories: Iterable[Trajectory], sidecar: dict[str, list[Verdict]
             continue
         labels = TrajectoryLabels(traj.id, gold_first=_first_incorrect(g), critic_first=_first_incorrect(c))
         labels.only_critic = len(c.keys() - g.keys())
-        labels.judged = bool(c) or missing is not None
+        gold_first = labels.gold_first
+        labels.judged = gold_first is not None and (missing is not None or all(
+            s in c for s in range(gold_first + 1) if s < len(traj.steps) and not traj.steps[s].exclude))
         n = max(len(traj.steps), 1)
         for step, gv in sorted(g.items()):
             cv = c.get(step)
@@ -261,7 +264,9 @@ def evaluate(evaluations: Sequence[Evaluation], *, resamples: int = 1000, seed: 
             "only_gold": sum(t.only_gold for t in ev.trajectories),
             "matrix": {a: {g: int(m[_IDX[a], _IDX[g]]) for g in LABELS} for a in LABELS},
             "metrics": {name: figure(name) for name in METRICS},
-            "first_error": {"trajectories": int(has.sum()), "k": ev.k, "exact": figure("first_error_exact"),
+            "first_error": {"trajectories": int(has.sum()), "k": ev.k,
+                            "not_covered": sum(t.gold_first is not None and not t.judged for t in ev.trajectories),
+                            "exact": figure("first_error_exact"),
                             "within_k": figure("first_error_within_k"),
                             "earlier": sum(t.critic_first is not None and t.critic_first < t.gold_first
                                            for t in first),

@@ -135,7 +135,8 @@ def _print_details(console: Any, c: dict[str, Any]) -> None:
     console.rule(c["critic"])
     console.print(f"first error ({fe['trajectories']} trajectories): exact {_fig(fe['exact'])}, "
                   f"+-{fe['k']} {_fig(fe['within_k'])}; critic earlier {fe['earlier']}, later {fe['later']}, "
-                  f"never flags {fe['never']}")
+                  f"never flags {fe['never']}" + (f"; left out: {fe['not_covered']} the critic did not label up "
+                                                   "to the gold's first error" if fe["not_covered"] else ""))
     if c["calibration"]:
         cal = c["calibration"]
         console.print(f"calibration ({cal['steps']} scored steps), ECE {_cell(cal['ece'])}; mean P(correct) vs "

@@ -96,6 +96,23 @@ def test_first_error_localisation_exact_and_within_k():
     assert (first["earlier"], first["later"], first["never"]) == (2, 0, 1)
 
 
+def test_localisation_needs_the_critic_to_have_labeled_up_to_the_gold_first_error():
+    from srft_format.annotators.evaluation import collect
+
+    def traj(traj_id: str, critic_steps: list[int]):
+        t = make_trajectory(traj_id, 4)
+        t.verdicts = [Verdict(step=2, annotator="gold", label="incorrect"),
+                      *(Verdict(step=s, annotator="critic", label="correct") for s in critic_steps)]
+        return t
+
+    full, partial = collect([traj("a", [0, 1, 2]), traj("b", [0, 2, 3])], {}, "critic", "gold")
+    assert (full.judged, partial.judged) == (True, False)
+    (filled,) = collect([traj("c", [])], {}, "critic", "gold", missing="correct")
+    assert filled.judged and filled.pairs[0].critic == "correct"
+    first = evaluate([Evaluation("critic", [full, partial])], resamples=100)["critics"][0]["first_error"]
+    assert (first["trajectories"], first["not_covered"], first["never"]) == (1, 1, 1)
+
+
 def test_two_critics_get_a_paired_difference_interval():
     rng = np.random.default_rng(1)
     strong, weak = _simulated(rng), _simulated(rng)
