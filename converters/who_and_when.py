@@ -17,8 +17,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from srft_format.models import (Action, ActionKind, Agent, Annotator, AnnotatorKind, Label, Message, Outcome, Role, Step,
-                                Task, Trajectory, Verdict)
+from srft_format.models import (Action, ActionKind, Agent, Annotator, AnnotatorKind, Label, Message, Outcome, Role,
+                                Step, Task, Trajectory, Verdict)
 
 from .base import Converter, Detection, SourceRecord, new_trajectory
 from .source_fields import fail, object_list, require, without
