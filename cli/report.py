@@ -20,8 +20,14 @@ from .options import policy_for, policy_from_options, policy_options
               show_default=True, help="The HTML file to write.")
 @click.option("--title", help="The page title (default: the dataset names).")
 @click.option("--open", "open_it", is_flag=True, help="Open the page in a browser when written.")
+@click.option("--critic", "critics", multiple=True, metavar="ID",
+              help="Add a critic-vs-gold section (the figures of `srft eval-critic`, with plots); repeatable.")
+@click.option("--gold", metavar="ID", help="The reference annotator of the critic section.")
+@click.option("--missing", type=click.Choice(["correct", "incorrect", "neutral", "unknown"]),
+              help="Critic section: count a step the gold labeled and the critic did not as this label.")
 @policy_options
-def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: bool, **policy: Any) -> None:
+def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: bool, critics: tuple[str, ...],
+           gold: str | None, missing: str | None, **policy: Any) -> None:
     """Write one self-contained HTML page (plots inline) with the figures of `srft stats`: reject rate by
     step position, steps per trajectory, reject rate per repository, and SFT / RFT / SRFT training signal.
 
@@ -29,10 +35,20 @@ def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: 
     Examples:
       srft report my-dataset -o report.html --open
       srft report my-dataset --annotator critic-a -o critic-a.html
+      srft report my-dataset --critic llm:gpt-4o-mini --critic rules --gold alice --missing correct
     """
+    extra = ""
+    if critics or gold:
+        if not (critics and gold) or len(datasets) != 1:
+            raise click.UsageError("the critic section needs --critic and --gold, and one dataset")
+        from srft_format.critic_report import critic_section
+
+        from .eval_critic import evaluate_dataset
+
+        extra = critic_section(evaluate_dataset(datasets[0], critics, gold, all_trajectories=False, missing=missing))
     training = policy_for(policy_from_options(**policy), datasets)
     con = open_views(datasets, policy=training)
-    page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training)
+    page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training, extra)
     with open_output(output) as out:
         out.write(page.encode())
     click.echo(f"wrote {output}", err=True)

@@ -10,6 +10,7 @@ from srft_format.errors import SrftError
 from .base import Converter
 
 CONVERTERS: tuple[str, ...] = (
+    "who_and_when",  # before swe_agent: both have a `history` list; only Who&When has `mistake_step`
     "swe_agent",
     "mini_swe_agent",
     "swe_smith",

@@ -46,4 +46,15 @@ $SRFT train "$OUT/dataset" --model "$OUT/tiny-model" --policy srft --annotator r
   -o "$OUT/run" --max-steps 3 --batch-size 1 --max-length 2048 --device cpu
 $SRFT export "$OUT/dataset" --to openai --policy srft --annotator rules --unlabeled train -o "$OUT/openai.jsonl"
 
+step "Score critics against real human labels: Who&When (ICML 2025), the decisive mistake of failed agent runs"
+# Five short hand-crafted runs of the gold set (../shared/gold, or SRFT_GOLD); the label is the decisive error
+# only, so the table is about catching that step and localising the first error, not about every step.
+GOLD="${SRFT_GOLD:-../shared/gold}/who-and-when/Hand-Crafted"
+mkdir -p "$OUT/who-and-when-runs"
+for run in 24 34 48 6 33; do cp "$GOLD/$run.json" "$OUT/who-and-when-runs/"; done
+$SRFT convert "$OUT/who-and-when-runs" -o "$OUT/who-and-when"
+$SRFT annotate "$OUT/who-and-when" --critic rules
+$SRFT annotate "$OUT/who-and-when" --critic local --max-context-tokens 640
+$SRFT eval-critic "$OUT/who-and-when" --critic rules --critic local:smollm2-135m --gold who-and-when --missing correct
+
 step "Done: everything is in $OUT/ (open $OUT/report.html in a browser)"

@@ -50,3 +50,13 @@ def corpus_dataset(corpus: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     path = tmp_path_factory.mktemp("corpus-dataset") / "corpus"
     convert_paths([str(corpus)], path)
     return path
+
+
+@pytest.fixture(scope="session")
+def gold() -> Path:
+    """The gold step labels (../shared/gold, beside the corpus); missing gold fails loudly rather than skipping."""
+    path = Path(os.environ.get("SRFT_GOLD", Path(os.environ.get("SRFT_CORPUS", REPO.parent / "shared" / "corpus"))
+                               .parent / "gold"))
+    if not (path / "who-and-when").is_dir():
+        pytest.fail(f"{path}/who-and-when is not a directory: the gold-label tests need ../shared/gold")
+    return path
