@@ -305,7 +305,7 @@ class Attacks:
         for n, (command, template) in enumerate(table.CASES):
             args = [re.sub(r"\{([\w.-]+)\}", lambda m: {**values, "out": str(self.root / f"tb-out-{n}")}[m.group(1)],
                            a) for a in shlex.split(template)]
-            run = self.run(command, *args, timeout=30)
+            run = self.run(command, *args, timeout=30, cwd=self.root)
             if "HANG" in run.stderr:
                 hangs.append(f"{command} {template}")
             elif "Traceback" in run.stderr or run.returncode == 0:

@@ -85,7 +85,7 @@ CASES = [
     ("convert", "{empty-dir} -o {out}"), ("convert", "{array.json} -o {under-a-file}"),
     ("merge", "{good} {escape} -o {out}"), ("merge", "{good} {manifest-null} -o {out}"),
     ("merge", "{good} {good} -o /dev/null"),
-    ("filter", "{good} --where '1=1); COPY (SELECT 1) TO \"x\"; SELECT (1' -o {out}"),
+    ("filter", "{good} --where '1=1); COPY (SELECT 1) TO \"{out}.csv\"; SELECT (1' -o {out}"),
     ("filter", "{good} --where \"read_text('/etc/passwd') IS NOT NULL\" -o {out}"),
     ("filter", "{escape} --where 1=1 -o {out}"), ("filter", "{good} --where 1=1 -o {under-a-file}"),
     ("split", "{manifest-array} -o {out}"), ("split", "{good} -o {under-a-file}"),
