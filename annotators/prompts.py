@@ -12,7 +12,6 @@ naming the template and the problem.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +24,7 @@ from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from srft_format.errors import SrftError
+from srft_format.sandbox import checked_binop, deadline, limited_chunks
 from srft_format.ids import sha256_hex
 
 VARIABLES = {
@@ -58,16 +58,9 @@ class PromptTemplate:
 
     def render(self, **variables: Any) -> str:
         """The prompt; a :class:`SrftError` naming the template when it cannot be rendered."""
-        parts: list[str] = []
-        size = 0
         try:
-            for part in self.template.generate(**variables):
-                size += len(part)
-                if size > MAX_RENDERED_CHARS:
-                    raise SrftError(f"template {self.name}: renders more than {MAX_RENDERED_CHARS} characters")
-                parts.append(part)
-        except SrftError:
-            raise
+            with deadline():
+                return "".join(limited_chunks(self.template.generate(**variables), MAX_RENDERED_CHARS))
         except SecurityError as exc:
             raise SrftError(f"template {self.name}: not allowed in the sandbox: {_one_line(exc)}") from None
         except jinja2.UndefinedError as exc:
@@ -76,7 +69,6 @@ class PromptTemplate:
         except Exception as exc:  # noqa: BLE001 - any failure inside a user's template is reported as theirs
             raise SrftError(f"template {self.name}: does not render: {type(exc).__name__}: {_one_line(exc)}") \
                 from None
-        return "".join(parts)
 
     def render_empty(self, **variables: Any) -> str:
         """The template around empty values (its own text): checks that it renders before any request."""
@@ -95,16 +87,9 @@ class _LimitedSandbox(SandboxedEnvironment):
 
     intercepted_binops = frozenset({"*", "**"})
 
-    def call_binop(self, context: Any, operator_name: str, left: Any, right: Any) -> Any:
-        if operator_name == "**":
-            if isinstance(right, (int, float)) and abs(right) > 64:
-                raise SecurityError(f"exponent {right} is too large")
-            return operator.pow(left, right)
-        sized = [x for x in (left, right) if isinstance(x, (str, list, tuple))]
-        counts = [x for x in (left, right) if isinstance(x, int)]
-        if sized and counts and len(sized[0]) * counts[0] > MAX_RENDERED_CHARS:
-            raise SecurityError(f"repeating a value {counts[0]} times would exceed {MAX_RENDERED_CHARS} characters")
-        return operator.mul(left, right)
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.call_binop = checked_binop(super().call_binop, MAX_RENDERED_CHARS)  # type: ignore[method-assign]
 
 
 _ENV = _LimitedSandbox(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)

@@ -102,12 +102,17 @@ def test_trajectory_windows_carry_an_account_of_earlier_steps_and_bigger_answer_
         result = annotate(data, server, "--mode", "trajectory", "--max-context-tokens", "3000", "--limit", "1")
         assert result.exit_code == 0, result.output
     assert len(server.requests) > 1
-    first, later = prompts_of(server)[0], prompts_of(server)[1:]
-    assert "# Earlier steps" not in first
-    for request, prompt in zip(server.requests[1:], later):
-        judged = [int(s) for s in re.search(r"for exactly these steps: ([\d, ]+)", prompt).group(1).split(", ")]
-        assert "# Earlier steps" in prompt and re.search(rf"^step {judged[0] - 1}: ", prompt, re.MULTILINE)
-        assert request["max_tokens"] >= 96 * len(judged)
+
+    def judged(prompt: str) -> list[int]:
+        return [int(s) for s in re.search(r"for exactly these steps: ([\d, ]+)", prompt).group(1).split(", ")]
+
+    # the windows are sent concurrently: put them in step order
+    (first, *later) = sorted(zip(prompts_of(server), server.requests), key=lambda pair: judged(pair[0])[0])
+    assert judged(first[0])[0] == 0 and "# Earlier steps" not in first[0]
+    for prompt, request in later:
+        steps = judged(prompt)
+        assert "# Earlier steps" in prompt and re.search(rf"^step {steps[0] - 1}: ", prompt, re.MULTILINE)
+        assert request["max_tokens"] >= 96 * len(steps)
 
 
 def test_first_error_judges_up_to_the_mistake_and_leaves_the_rest_unknown(data):
@@ -175,13 +180,15 @@ BAD_TEMPLATES = [
     ("{{ nope }}", "unknown variable 'nope'"),
     ("{{ task.__class__.__mro__ }}", "not allowed in the sandbox"),
     ("{{ 'x' * 100000000 }}", "not allowed in the sandbox"),
-    ("{% for i in range(100000) %}{{ context }}{% endfor %}", "renders more than 4000000 characters"),
+    ("{% for i in range(100000) %}{{ context }}{% endfor %}", "the rendered text is longer than 4000000 characters"),
+    ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "ran longer than"),
     ("{{ outcome }}", "which --mode per-step does not provide"),
 ]
 
 
 @pytest.mark.parametrize("text, problem", BAD_TEMPLATES)
-def test_a_bad_template_is_one_line_naming_it_and_the_problem(data, tmp_path, srft, text, problem):
+def test_a_bad_template_is_one_line_naming_it_and_the_problem(data, tmp_path, srft, text, problem, monkeypatch):
+    monkeypatch.setenv("SRFT_RENDER_SECONDS", "2")  # the render deadline (default 60 s)
     path = tmp_path / "bad.j2"
     path.write_text(text)
     run = srft("annotate", data, "--critic", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",

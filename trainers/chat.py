@@ -23,6 +23,7 @@ from functools import cached_property, lru_cache
 from typing import Any
 
 from srft_format.errors import Problem, SrftError
+from srft_format.sandbox import checked_binop, deadline, limited_chunks
 from srft_format.models import ImagePart, Message, Role, ToolCall, Trajectory
 
 TOOL_CALL_MODES = ("auto", "native", "text")
@@ -56,7 +57,8 @@ class ChatTemplate:
             line = getattr(exc, "lineno", None)
             raise SrftError(Problem(f"the chat template does not compile: {exc}", line=line,
                                     file="chat template")) from None
-        self._compiled.root_render_func = _size_limited(self._compiled.root_render_func)
+        render = self._compiled.root_render_func
+        self._compiled.root_render_func = lambda context: limited_chunks(render(context), MAX_RENDERED_CHARS)
 
     @classmethod
     def for_tokenizer(cls, tokenizer: Any, chat_template: str | None = None) -> ChatTemplate:
@@ -105,52 +107,14 @@ def _refusals(where: str) -> Iterator[None]:
     from jinja2.exceptions import TemplateError
 
     try:
-        yield
+        with deadline():
+            yield
     except (TemplateError, TypeError, ValueError, KeyError, IndexError, ArithmeticError) as exc:
         raise SrftError(Problem(f"the chat template refused the conversation: {exc}", path=where)) from None
     except RecursionError:
         raise SrftError(Problem("the chat template recurses without end", path=where)) from None
     except MemoryError:
         raise SrftError(Problem("the chat template needs more memory than there is", path=where)) from None
-
-
-def _too_long(what: str) -> Exception:
-    from jinja2.exceptions import TemplateRuntimeError
-
-    return TemplateRuntimeError(f"{what} is longer than {MAX_RENDERED_CHARS} characters; refused")
-
-
-def _size_limited(render: Any) -> Any:
-    """A template's root render function that stops once its output passes :data:`MAX_RENDERED_CHARS`."""
-
-    def limited(context: Any) -> Iterator[str]:
-        total = 0
-        for chunk in render(context):
-            total += len(chunk)
-            if total > MAX_RENDERED_CHARS:
-                raise _too_long("the rendered text")
-            yield chunk
-
-    return limited
-
-
-def _limited_binop(environment: Any) -> Any:
-    """The sandbox's ``*`` and ``**``, refusing results beyond the size limit (``'x' * 10**10``)."""
-    from jinja2.exceptions import TemplateRuntimeError
-
-    call_binop = environment.call_binop
-
-    def binop(context: Any, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and isinstance(right, int) and right > 4096 and isinstance(left, int) and abs(left) > 1:
-            raise TemplateRuntimeError("a power with an exponent over 4096 is refused")
-        if operator == "*":
-            size, times = (left, right) if isinstance(left, (str, list, tuple)) else (right, left)
-            if isinstance(size, (str, list, tuple)) and isinstance(times, int) \
-                    and len(size) * times > MAX_RENDERED_CHARS:
-                raise _too_long("a repeated string or list")
-        return call_binop(context, operator, left, right)
-
-    return binop
 
 
 _DICT_ATTRIBUTES = frozenset(dir(dict))
@@ -175,7 +139,7 @@ def _with_fast_dict_lookup(environment: Any) -> Any:
 
     fast.getattr = getattr
     fast.intercepted_binops = frozenset({"*", "**"})
-    fast.call_binop = _limited_binop(fast)
+    fast.call_binop = checked_binop(fast.call_binop, MAX_RENDERED_CHARS)
     return fast
 
 
