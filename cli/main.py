@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "agree": "srft_format.cli.agree:agree",
     "train": "srft_format.cli.train:train",
     "export": "srft_format.cli.export:export",
+    "experiment": "srft_format.cli.experiment:experiment",
 }
 """Command name -> ``module:attribute``. Adding a command is one line here and one module."""
 
