@@ -141,11 +141,15 @@ def _show(results: dict[str, Any], fmt: str) -> None:
     figures = results["figures"]
     console = output_console()
     held = results["held_out"]
-    console.print(f"held out: {held['trajectories']} trajectories, {held['tasks']} tasks ({held['resolved']} "
-                  f"resolved), {held['tokens']} tokens; scored steps "
-                  + ", ".join(f"{k} {v}" for k, v in held["steps"].items())
-                  + (f"; not scored: {held['skipped_steps']}" if any(held["skipped_steps"].values()) else ""),
-                  highlight=False)
+    if held is None:
+        console.print("no run has finished yet: " + ", ".join(f"{r['policy']}:{r['seed']} {r['status']}"
+                                                            for r in results["runs"]), highlight=False)
+    else:
+        console.print(f"held out: {held['trajectories']} trajectories, {held['tasks']} tasks ({held['resolved']} "
+                      f"resolved), {held['tokens']} tokens; scored steps "
+                      + ", ".join(f"{k} {v}" for k, v in held["steps"].items())
+                      + (f"; not scored: {held['skipped_steps']}" if any(held["skipped_steps"].values()) else ""),
+                      highlight=False)
     rows = []
     for policy, p in results["policies"].items():
         runs = f"{p['finished']}/{p['runs']}" + (f" ({len(p['diverged'])} diverged)" if p["diverged"] else "")

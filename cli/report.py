@@ -10,6 +10,7 @@ import click
 from srft_format.jsonl import open_output
 from srft_format.query import open_views
 from srft_format.report import build_report
+from srft_format.report_experiment import experiment_section, load_results
 
 from .options import policy_from_options, policy_options
 
@@ -20,8 +21,11 @@ from .options import policy_from_options, policy_options
               show_default=True, help="The HTML file to write.")
 @click.option("--title", help="The page title (default: the dataset names).")
 @click.option("--open", "open_it", is_flag=True, help="Open the page in a browser when written.")
+@click.option("--experiment", "experiments", multiple=True, type=click.Path(exists=True, file_okay=False),
+              help="Add the results of a `srft experiment` directory (repeatable).")
 @policy_options
-def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: bool, **policy: Any) -> None:
+def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: bool,
+           experiments: tuple[str, ...], **policy: Any) -> None:
     """Write one self-contained HTML page (plots inline) with the figures of `srft stats`: reject rate by
     step position, steps per trajectory, reject rate per repository, and SFT / RFT / SRFT training signal.
 
@@ -29,10 +33,12 @@ def report(datasets: tuple[str, ...], output: Path, title: str | None, open_it: 
     Examples:
       srft report my-dataset -o report.html --open
       srft report my-dataset --annotator critic-a -o critic-a.html
+      srft report exp/split/train --experiment exp -o experiment.html   # with `srft experiment` results
     """
     training = policy_from_options(**policy)
     con = open_views(datasets, policy=training)
-    page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training)
+    sections = [experiment_section(load_results(e)) for e in experiments]
+    page = build_report(con, title or ", ".join(Path(d).name for d in datasets), training, sections)
     with open_output(output) as out:
         out.write(page.encode())
     click.echo(f"wrote {output}", err=True)

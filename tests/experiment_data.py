@@ -19,8 +19,8 @@ from srft_format.models import (FORMAT_VERSION, Action, Agent, Annotator, Messag
                                 Trajectory, Verdict)
 
 MARKER = "zq" + " zq" * 11
-STEPS = 5
-CHARS = 160
+STEPS = 4
+CHARS = 60
 
 
 def _text(message: Message) -> str:

@@ -333,17 +333,14 @@ class Experiment:
         for run, status in statuses.items():
             if status == "done":
                 evals[run] = json.loads((self.run_dir(run) / "eval.json").read_text())
-        if not evals:
-            raise SrftError(f"{self.root}: no finished run to collect (statuses: "
-                            + ", ".join(f"{r.key} {st}" for r, st in statuses.items()) + ")")
-        ids = _same_trajectories(evals)
-        resampler = bootstrap.Resampler(len(ids), len(s.seeds), s.draws)
+        ids = _same_trajectories(evals) if evals else []
+        resampler = bootstrap.Resampler(len(ids), len(s.seeds), s.draws) if evals else None
         seed_index = {seed: i for i, seed in enumerate(s.seeds)}
         samples = {run: resampler.within_seed(sums_of(e), seed_index[run.seed], figures)
                    for run, e in evals.items()}
         signal = _training_signal(self.split_dir / "train", s)
         out: dict[str, Any] = {"experiment": str(self.root), "settings": s.to_dict(),
-                               "held_out": _held_out_summary(next(iter(evals.values())), ids),
+                               "held_out": _held_out_summary(next(iter(evals.values())), ids) if evals else None,
                                "figures": list(FIGURES), "runs": [], "policies": {}, "differences": {}}
         for run, status in statuses.items():
             out["runs"].append(self._run_summary(run, status, evals.get(run), samples.get(run)))
@@ -363,7 +360,7 @@ class Experiment:
                 values = [r["train"][key] for r in runs]
                 entry[f"train_{key}"] = sum(values) / len(values) if values else None
             entry["eval_seconds"] = _mean([e["seconds"] for r, e in evals.items() if r.policy == policy])
-            if finished:
+            if finished and resampler:
                 point = _mean_figures([evals[r] for r in finished])
                 draws = resampler.across_seeds(per_seed)
                 entry["figures"] = {name: bootstrap.interval(point[i], draws[:, i], s.confidence).to_dict()
@@ -373,7 +370,7 @@ class Experiment:
                                     for name in FIGURES}
             out["policies"][policy] = entry
         for a, b in DIFFERENCES:
-            if a in s.policies and b in s.policies:
+            if a in s.policies and b in s.policies and resampler:
                 out["differences"][f"{a}-{b}"] = self._difference(a, b, evals, samples, resampler)
         return out
 
