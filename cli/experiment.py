@@ -125,17 +125,13 @@ def _write_results(output: str, results: dict[str, Any]) -> None:
         out.write(json.dumps(results, indent=2).encode() + b"\n")
 
 
-def _interval(entry: dict[str, Any] | None) -> str:
-    if not entry or entry["mean"] is None:
-        return "–"
-    return f"{entry['mean']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]"
-
-
 def _show(results: dict[str, Any], fmt: str) -> None:
     """The results as JSON, or as tables: per policy, paired differences, per run."""
     if fmt == "json":
         sys.stdout.write(json.dumps(results, indent=2) + "\n")
         return
+    from srft_format.report_experiment import interval_text
+
     from .query import output_console, render_table
 
     figures = results["figures"]
@@ -153,7 +149,7 @@ def _show(results: dict[str, Any], fmt: str) -> None:
     rows = []
     for policy, p in results["policies"].items():
         runs = f"{p['finished']}/{p['runs']}" + (f" ({len(p['diverged'])} diverged)" if p["diverged"] else "")
-        rows.append((policy, runs, *(_interval(p["figures"][f]) for f in figures), p["trained_steps"],
+        rows.append((policy, runs, *(interval_text(p["figures"][f]) for f in figures), p["trained_steps"],
                      _round(p["train_trained_tokens"]), _round(p["train_steps"]), _round(p["train_seconds"]),
                      _round(p["eval_seconds"], 1)))
     columns = ["policy", "runs", *(f"{f} LL" if f != "margin" else f for f in figures), "trained steps",
@@ -161,11 +157,11 @@ def _show(results: dict[str, Any], fmt: str) -> None:
     console.print(render_table(columns, rows, "Mean token log-likelihood on held-out actions, mean over seeds "
                                               "[95% bootstrap interval over trajectories and seeds]"))
     if results["differences"]:
-        rows = [(pair.replace("-", " − ").upper(), len(d["seeds"]), *(_interval(d["figures"][f]) for f in figures))
-                for pair, d in results["differences"].items()]
+        rows = [(pair.replace("-", " − ").upper(), len(d["seeds"]),
+                 *(interval_text(d["figures"][f]) for f in figures)) for pair, d in results["differences"].items()]
         console.print(render_table(["paired difference", "seeds", *figures], rows,
                                    "Paired differences (same seeds, same held-out trajectories)"))
-    rows = [(r["policy"], r["seed"], r["status"], *(_interval(r.get("figures", {}).get(f)) for f in figures),
+    rows = [(r["policy"], r["seed"], r["status"], *(interval_text(r.get("figures", {}).get(f)) for f in figures),
              r["train"]["final_loss"] if r["train"] else None) for r in results["runs"]]
     console.print(render_table(["policy", "seed", "status", *figures, "final loss"], rows,
                                "Runs [95% bootstrap interval over held-out trajectories]"))

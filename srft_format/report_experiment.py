@@ -30,9 +30,10 @@ def experiment_section(results: dict[str, Any]) -> str:
     body = "\n".join(f'<figure><figcaption>{html.escape(c)}</figcaption>'
                      f'<img alt="{html.escape(c)}" src="data:image/png;base64,{png}"></figure>' for c, png in plots)
     rows = [{"policy": p, "runs": f"{e['finished']}/{e['runs']}", "diverged": len(e["diverged"]),
-             **{f: _text(e["figures"][f]) for f in figures}, "trained steps": e["trained_steps"],
+             **{f: interval_text(e["figures"][f]) for f in figures}, "trained steps": e["trained_steps"],
              "train s": e["train_seconds"]} for p, e in policies.items()]
-    differences = [{"difference": pair, "seeds": len(d["seeds"]), **{f: _text(d["figures"][f]) for f in figures}}
+    differences = [{"difference": pair, "seeds": len(d["seeds"]),
+                    **{f: interval_text(d["figures"][f]) for f in figures}}
                    for pair, d in results["differences"].items()]
     held = results["held_out"] or {}
     note = (f"{held.get('trajectories', 0)} held-out trajectories ({held.get('tasks', 0)} tasks, none in training);"
@@ -42,8 +43,9 @@ def experiment_section(results: dict[str, Any]) -> str:
             f"{_table('policies', rows)}{_table('paired differences', differences) if differences else ''}</div>")
 
 
-def _text(entry: dict[str, Any]) -> str:
-    if entry["mean"] is None:
+def interval_text(entry: dict[str, Any] | None) -> str:
+    """``+0.123 [+0.100, +0.150]``: a mean and its interval; ``–`` where there is none."""
+    if not entry or entry["mean"] is None:
         return "–"
     return f"{entry['mean']:+.3f} [{entry['low']:+.3f}, {entry['high']:+.3f}]"
 

@@ -21,6 +21,7 @@ from srft_format.dataset import Dataset, file_sha256  # noqa: E402
 from srft_format.errors import SrftError  # noqa: E402
 from srft_format.policy import TrainingPolicy  # noqa: E402
 from srft_format.query import open_views  # noqa: E402
+from srft_format.report_experiment import experiment_section, interval_text  # noqa: E402
 from srft_format.split import GROUP_KEYS  # noqa: E402
 from srft_format.stats import compute_stats  # noqa: E402
 from srft_format.trainers.experiment import Experiment, Settings  # noqa: E402
@@ -116,6 +117,10 @@ def test_killed_experiment_resumes_and_finds_sft_margin_below_srft(marker_datase
     for run in results["runs"]:
         assert run["status"] == "done" and run["train"]["steps"] == TRAIN["max_steps"]
         assert run["figures"]["margin"]["low"] <= run["figures"]["margin"]["high"]
+    # the `srft report --experiment` section: the table and two plots
+    section = experiment_section(json.loads(json.dumps(results)))
+    assert section.count("data:image/png;base64,") == 2
+    assert f"<td>{interval_text(results['policies']['srft']['figures']['margin'])}</td>" in section
     # trained steps per policy are `srft stats`' numbers for the train split
     signal = compute_stats(open_views([str(exp.split_dir / "train")], policy=TrainingPolicy("srft")))
     steps = {row["policy"]: row["steps"] for row in signal["training_signal"]}

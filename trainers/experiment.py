@@ -16,6 +16,7 @@ so runs trained on other machines (``--only``) are collected by copying their di
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -381,7 +382,7 @@ class Experiment:
         if run_json is not None:
             t = run_json["train"]
             train = {"steps": t["steps"], "trained_tokens": t["trained_tokens"], "tokens": t["tokens"],
-                     "seconds": t["seconds"], "final_loss": t["losses"][-1] if t["losses"] else None,
+                     "seconds": t["seconds"], "final_loss": _finite(t["losses"][-1]) if t["losses"] else None,
                      "diverged": t.get("diverged"), "examples": run_json["data"]["examples"],
                      "data_trained_steps": run_json["data"]["trained_steps"]}
         summary: dict[str, Any] = {"policy": run.policy, "seed": run.seed, "status": status, "train": train}
@@ -564,6 +565,11 @@ def _mean_figures(records: list[dict[str, Any]]) -> list[float]:
 
 def _mean(values: list[float]) -> float | None:
     return sum(values) / len(values) if values else None
+
+
+def _finite(value: float) -> float | None:
+    """A loss for JSON: non-finite ones are reported by ``diverged``, not written as NaN."""
+    return value if math.isfinite(value) else None
 
 
 def _nan(value: float | None) -> float:
