@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "label": "srft_format.cli.label:label",
     "train": "srft_format.cli.train:train",
     "export": "srft_format.cli.export:export",
+    "experiment": "srft_format.cli.experiment:experiment",
     "repair": "srft_format.cli.share:repair",
 }
 """Command name -> ``module:attribute``. Adding a command is one line here and one module."""

@@ -39,6 +39,13 @@ def policy_options(command: Callable[..., Any]) -> Callable[..., Any]:
     return command
 
 
+def verdict_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of :func:`policy_options` but --policy, for commands that train every policy."""
+    for option in reversed(_OPTIONS[1:]):
+        command = option(command)
+    return command
+
+
 def policy_from_options(policy: str = "srft", annotators: tuple[str, ...] = (), resolution: str = "priority",
                         threshold: float = 0.5, unlabeled: str = "mask",
                         soft: bool = False) -> TrainingPolicy:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import duckdb
@@ -29,9 +30,10 @@ th { border-bottom: 1px solid #999; } td:first-child, th:first-child { text-alig
 """
 
 
-def build_report(con: duckdb.DuckDBPyConnection, title: str, policy: TrainingPolicy, extra: str = "") -> str:
-    """The HTML page for the views of ``con`` (see :func:`srft_format.query.open_views`); ``extra``: more
-    sections (HTML) after the tables, e.g. the critic-vs-gold section."""
+def build_report(con: duckdb.DuckDBPyConnection, title: str, policy: TrainingPolicy,
+                 sections: Sequence[str] = ()) -> str:
+    """The HTML page for the views of ``con`` (see :func:`srft_format.query.open_views`); ``sections``: more
+    HTML appended (e.g. :func:`srft_format.report_experiment.experiment_section`)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -55,7 +57,7 @@ def build_report(con: duckdb.DuckDBPyConnection, title: str, policy: TrainingPol
             f"<style>{STYLE}</style></head><body>\n<h1>{html.escape(title)}</h1>\n"
             f"<p class=\"policy\">policy: {html.escape(_policy_text(policy))}</p>\n"
             f"<div class=\"grid\">\n{figures}\n</div>\n"
-            f"<div class=\"tables\">{tables}</div>\n{extra}</body></html>\n")
+            f"<div class=\"tables\">{tables}</div>\n{''.join(sections)}</body></html>\n")
 
 
 def _policy_text(policy: TrainingPolicy) -> str:

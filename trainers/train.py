@@ -252,6 +252,8 @@ def train(dataset_path: str, policy: TrainingPolicy, config: TrainConfig,
         record["seconds"] = round(time.perf_counter() - started, 3)
         log(f"step {step}/{max_steps}  loss {step_loss:.4f}  lr {lr:.2e}")
         if not math.isfinite(step_loss):
+            record["diverged"] = {"step": step, "loss": str(step_loss)}  # run.json says so, for srft experiment
+            _write_run(accelerator, output, run)
             raise SrftError(f"the loss is {step_loss} at step {step}; stopping (checkpoints so far are kept)")
         if step == max_steps or (config.save_every and step % config.save_every == 0):
             name = "final" if step == max_steps else f"checkpoint-{step}"
