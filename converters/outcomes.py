@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from srft_format.errors import Problem, SrftError, json_error
-from srft_format.jsonl import iter_lines, open_input
+from srft_format.jsonl import iter_lines, read_input
 from srft_format.models import Evaluation, Trajectory
 
 from .reader import base_name
@@ -106,9 +106,7 @@ def read_eval_file(path: Path) -> Outcomes:
         if not results:
             raise NotEvaluation("no line has an instance_id with a report")
         return results
-    with open_input(path) as stream:
-        raw = stream.read()
-    return _document(_loads(raw, name, None), name, path.resolve().parent.name)
+    return _document(_loads(read_input(path), name, None), name, path.resolve().parent.name)
 
 
 def _loads(raw: bytes, file: str, line: int | None) -> Any:

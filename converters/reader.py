@@ -22,7 +22,7 @@ import orjson
 import yaml
 
 from srft_format.errors import Problem, SrftError, json_error
-from srft_format.jsonl import DECOMPRESSION_ERRORS, iter_lines, numbered_lines, open_input
+from srft_format.jsonl import iter_lines, numbered_lines, read_input
 
 from .base import SourceRecord
 
@@ -172,11 +172,7 @@ def read_bytes(source: InputFile) -> bytes:
     """The decompressed bytes of a source file."""
     if source.data is not None:
         return source.data
-    try:
-        with open_input(source.path) as stream:
-            return stream.read()
-    except DECOMPRESSION_ERRORS as exc:
-        raise SrftError(Problem(f"cannot decompress: {exc}", file=source.name)) from None
+    return read_input(source.path, source.name)
 
 
 def iter_records(source: InputFile) -> Iterator[SourceRecord | RecordError]:

@@ -58,6 +58,15 @@ def numbered_lines(stream: Iterable[bytes], start: int = 1) -> Iterator[tuple[in
             yield number, line  # the line ending stays: JSON allows trailing whitespace
 
 
+def read_input(path: str | os.PathLike, name: str | None = None) -> bytes:
+    """The decompressed bytes of ``path``; a damaged archive is an error naming the file (or ``name``)."""
+    try:
+        with open_input(path) as stream:
+            return stream.read()
+    except DECOMPRESSION_ERRORS as exc:
+        raise SrftError(Problem(f"cannot decompress: {exc}", file=name or os.fspath(path))) from None
+
+
 def iter_lines(path: str | os.PathLike) -> Iterator[tuple[int, bytes]]:
     """``(line_number, line)`` for every non-blank line (with its line ending), numbered from 1; errors name
     the file."""

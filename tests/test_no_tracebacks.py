@@ -106,6 +106,13 @@ CASES = [
     ("train", "{escape} --model {empty-dir} -o {out}"), ("train", "{good} --model {empty-dir} -o {under-a-file}"),
     ("export", "{escape} --to openai -o {out}"), ("export", "{good} --to openai -o {under-a-file}"),
     ("repair", "{a-file}"), ("repair", "{empty-dir}"),
+    ("outcomes", "{escape} --eval {array.json}"), ("outcomes", "{good} --eval {corrupt.traj.json.gz}"),
+    ("tasks", "{escape} --from {array.json}"), ("tasks", "{good} --from {mixed.json}"),
+    ("eval-critic", "{escape} --critic x --gold y"), ("eval-critic", "{good} --critic x --gold y"),
+    ("sample", "{escape} --steps 5 -o {out}"), ("sample", "{good} --steps 5 -o {under-a-file}"),
+    ("label", "import {array.json} {good}"), ("label", "export {good} {empty-dir}"),
+    ("experiment", "{escape} --model {empty-dir} -o {out}"),
+    ("experiment", "{good} --model {empty-dir} -o {out} --policies sft,nope"),
 ]
 
 
