@@ -286,14 +286,7 @@ def join_into_dataset(path: str | os.PathLike, eval_paths: Iterable[str | os.Pat
     joined.unmatched = sorted(set(outcomes) - seen)
     if not joined.changed:
         return joined
-    m = source.manifest
-    with DatasetWriter(path, name=m.name, mode="overwrite", storage=source.storage, description=m.description,
-                       license=m.license) as out:
-        out.manifest.version, out.manifest.created_at = m.version, m.created_at
-        out.manifest.sources = [s.model_copy() for s in m.sources]
-        out.manifest.extra = dict(m.extra)
-        for annotator in m.annotators:
-            out.declare_annotator(annotator)
+    with DatasetWriter.like(source, path) as out:
         for traj in source.trajectories():
             out.add(apply_outcomes(traj, outcomes))
         for record in source.verdicts():

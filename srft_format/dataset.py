@@ -249,6 +249,21 @@ class DatasetWriter:
         self.duplicates = 0
         self.verdicts_added = 0
 
+    @classmethod
+    def like(cls, source: Dataset, path: str | os.PathLike, *, mode: str = "overwrite", storage: str | None = None,
+             compression: str | None = None) -> DatasetWriter:
+        """A writer of ``path`` whose manifest starts as ``source``'s (name, version, description, licence,
+        creation time, sources, extra, annotators): the caller adds the records, changed or not."""
+        m = source.manifest
+        out = cls(path, name=m.name, mode=mode, storage=storage or source.storage, compression=compression,
+                  description=m.description, license=m.license)
+        out.manifest.version, out.manifest.created_at = m.version, m.created_at
+        out.manifest.sources = [s.model_copy() for s in m.sources]
+        out.manifest.extra = dict(m.extra)
+        for annotator in m.annotators:
+            out.declare_annotator(annotator)
+        return out
+
     def _open_target(self, mode: str) -> None:
         """Lock the target, check it may be written, and choose where the files go."""
         for name in (KIND_DIRS.values()):
@@ -499,15 +514,8 @@ def copy_dataset(src: str | os.PathLike, dst: str | os.PathLike, *, storage: str
                  compression: str | None = None, overwrite: bool = False) -> Manifest:
     """Copy a dataset, changing its storage; records come out equal."""
     source = Dataset.open(src)
-    m = source.manifest
-    with DatasetWriter(dst, name=m.name, mode="overwrite" if overwrite else "create", storage=storage,
-                       compression=compression, description=m.description, license=m.license) as out:
-        out.manifest.version = m.version
-        out.manifest.created_at = m.created_at
-        out.manifest.sources = [s.model_copy() for s in m.sources]
-        out.manifest.extra = dict(m.extra)
-        for ann in m.annotators:
-            out.declare_annotator(ann)
+    with DatasetWriter.like(source, dst, mode="overwrite" if overwrite else "create", storage=storage,
+                            compression=compression) as out:
         for traj in source.trajectories():
             out.add(traj)
         for rec in source.verdicts():

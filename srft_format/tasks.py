@@ -136,15 +136,7 @@ def join_tasks(dataset: str | os.PathLike, task_file: str | os.PathLike) -> Task
     rows = read_task_file(task_file, report)
     source = Dataset.open(dataset)
     used: set[str] = set()
-    m = source.manifest
-    with DatasetWriter(dataset, name=m.name, mode="overwrite", storage=source.storage,
-                       description=m.description, license=m.license) as out:
-        out.manifest.version = m.version
-        out.manifest.created_at = m.created_at
-        out.manifest.sources = [s.model_copy() for s in m.sources]
-        out.manifest.extra = dict(m.extra)
-        for annotator in m.annotators:
-            out.declare_annotator(annotator)
+    with DatasetWriter.like(source, dataset) as out:
         for traj in source.trajectories():
             report.trajectories += 1
             instance = traj.task.instance_id
