@@ -8,6 +8,8 @@ SFT's margin (accepted − rejected) comes out below SRFT's, and the paired inte
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from srft_format.query import open_views  # noqa: E402
 from srft_format.report_experiment import experiment_section, interval_text  # noqa: E402
 from srft_format.split import GROUP_KEYS  # noqa: E402
 from srft_format.stats import compute_stats  # noqa: E402
-from srft_format.trainers.experiment import Experiment, Settings  # noqa: E402
+from srft_format.trainers.experiment import Experiment, Settings, rerun_argv  # noqa: E402
 from srft_format.trainers.tiny import write_tiny_model  # noqa: E402
 
 TRAIN = {"max_steps": 10, "batch_size": 4, "lr": 1e-2, "warmup_steps": 0, "max_length": 1024, "bf16": False,
@@ -32,10 +34,6 @@ TRAIN = {"max_steps": 10, "batch_size": 4, "lr": 1e-2, "warmup_steps": 0, "max_l
 POLICY = {"annotators": [], "resolution": "priority", "threshold": 0.5, "unlabeled": "mask", "soft": False}
 MASKS = {"chat_template": None, "tool_calls": "auto", "train_on_eos": True, "history": "refuse",
          "use_recorded_tokens": False}
-
-
-class Killed(BaseException):
-    """Stands for the experiment's process being killed (nothing below catches it)."""
 
 
 @pytest.fixture(scope="module")
@@ -60,16 +58,18 @@ def settings(dataset: Path, model: Path, **changes) -> Settings:
 
 @pytest.mark.slow
 def test_killed_experiment_resumes_and_finds_sft_margin_below_srft(marker_dataset, tiny, tmp_path):
-    exp = Experiment(tmp_path / "exp", settings(marker_dataset, tiny))
-    lines: list[str] = []
-
-    def kill_in_second_run(line: str) -> None:
-        lines.append(line)
-        if line.startswith("step 5/") and sum(x.startswith("step 5/") for x in lines) == 2:
-            raise Killed  # mid-training of the second run (srft:0)
-
-    with pytest.raises(Killed):
-        exp.run_all(kill_in_second_run)
+    # `srft experiment` as a user runs it, killed with SIGKILL mid-training of its second run (srft:0)
+    argv = rerun_argv(settings(marker_dataset, tiny), tmp_path / "exp")[2:]
+    proc = subprocess.Popen([sys.executable, "-m", "srft_format.cli.main", "experiment", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    fifth_steps = 0
+    for line in proc.stderr:
+        fifth_steps += line.startswith("step 5/")
+        if fifth_steps == 2:
+            proc.kill()  # SIGKILL: nothing of the process runs after it
+            break
+    assert proc.wait() == -9
+    exp = Experiment.open(tmp_path / "exp")
     first, second = exp.runs[0], exp.runs[1]
     assert [exp.status(r) for r in exp.runs] == ["done", "pending", "pending", "pending"]
     kept = {p: p.stat().st_mtime_ns for p in (exp.run_dir(first) / "run.json", exp.run_dir(first) / "eval.json")}
@@ -90,8 +90,8 @@ def test_killed_experiment_resumes_and_finds_sft_margin_below_srft(marker_datase
     # another setting refuses to resume; the same settings resume at the first unfinished run
     with pytest.raises(SrftError, match="was run with train=.*'lr': 0.01"):
         Experiment(exp.root, settings(marker_dataset, tiny, train={**TRAIN, "lr": 1e-3})).run_all(print)
-    lines.clear()
-    resumed = Experiment(exp.root, settings(marker_dataset, tiny))
+    lines: list[str] = []
+    resumed = Experiment.open(exp.root)
     resumed.run_all(lines.append)
     assert lines[0] == f"[1/4] {first.key}: done, kept"
     assert f"[2/4] {second.key}: training" in lines
