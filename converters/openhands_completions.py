@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from typing import Any
 
-from srft_format.inputs import input_items
+from srft_format.inputs import MessageIndex
 from srft_format.models import Agent, Message, Role, Task, Trajectory, Usage
 
 from .base import Converter, Detection, SourceRecord
@@ -65,13 +65,12 @@ def convert(record: SourceRecord, detection: Detection) -> Iterator[Trajectory]:
         inputs.append((sent, marks))
     steps = steps_for(messages)
     by_output = {step.output: step for step in steps}
-    first_at: dict[str, int] = {}
-    for i, message in enumerate(messages):
-        first_at.setdefault(message.model_dump_json(), i)
+    index = MessageIndex(messages)
+    first_at = {key: at[0] for key, at in index.at.items()}
     usage = Usage()
     for call, output, (sent, marks) in zip(calls, outputs, inputs):
         step = by_output[output]
-        step.input = input_items(messages, [_known(m, messages, first_at, ids, output) for m in sent], output)
+        step.input = index.input_items([_known(m, messages, first_at, ids, output) for m in sent], output)
         step.usage = _usage(call)
         step.started_at = _time(call.get("timestamp"))
         step.extra = _call_extra(call, marks, calls[0])

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from srft_format.errors import Problem, SrftError
-from srft_format.inputs import input_items
+from srft_format.inputs import MessageIndex
 from srft_format.models import Action, Agent, ExcludeReason, InputItem, Message, Outcome, Role, Step, Task, Trajectory
 
 from .actions import call_action, command_action
@@ -305,21 +305,22 @@ class _RunBuilder:
         """Map each trajectory step's fields now that every observation message exists."""
         ends = [*(s.output for s in self.steps[1:]), len(self.messages)]
         where = {id(src): k for k, src in enumerate(self.steps_src)}
+        index = MessageIndex(self.messages)
         for (step, src, expected_input), end in zip(self.pending, ends):
             if src is not None:
                 step.extra.update(self._step_extra(step, src, expected_input, end))
                 if "query" in src:
                     path = f"{self.prefix}trajectory[{where[id(src)]}]"
-                    step.input = self._recorded_query(step, src["query"], path)
+                    step.input = self._recorded_query(step, src["query"], path, index)
 
-    def _recorded_query(self, step: Step, query: Any, path: str) -> list[InputItem] | None:
+    def _recorded_query(self, step: Step, query: Any, path: str, index: MessageIndex) -> list[InputItem] | None:
         """``step.input`` from a 1.1+ ``query``: None when it equals the chat before the step."""
         items = require(query, list, f"{path}.query", "a list")
         if items == [{}]:  # SWE-agent's placeholder for a step that made no model call: kept as written
             step.extra["query"] = items
             return None
         sent = [self.call_ids.answer(self._message(item, f"{path}.query[{i}]")) for i, item in enumerate(items)]
-        return input_items(self.messages, sent, step.output)
+        return index.input_items(sent, step.output)
 
     def _step_extra(self, step: Step, src: dict[str, Any], expected_input: tuple[Any, ...] | None,
                     end: int) -> dict[str, Any]:
