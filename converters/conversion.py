@@ -126,6 +126,24 @@ def records_with_converters(record: SourceRecord, forced: Converter | None = Non
             yield (element, *chosen)
 
 
+def unrecognised_files(sources: Iterable[InputFile], forced: Converter | None = None) -> list[str]:
+    """The names of the files whose first record no converter reads (a cheap look, no conversion): what a
+    fail-fast run that stopped at one such file says of the rest."""
+    names = []
+    for source in sources:
+        try:
+            first = next(iter_records(source), None)
+            if isinstance(first, RecordError):
+                names.append(source.name)
+            elif first is not None:
+                next(records_with_converters(first, forced))
+        except Refused:
+            continue
+        except SrftError:
+            names.append(source.name)
+    return names
+
+
 def _locate(problems: Iterable[Problem], record: SourceRecord, whole: bool) -> list[Problem]:
     """Problems located at the record: its line in a JSONL file, or its position in a JSON list."""
     prefix = "" if whole or record.line is not None else f"[{record.offset}]"

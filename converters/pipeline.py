@@ -31,9 +31,9 @@ from srft_format.models import Trajectory
 from srft_format.redact import MARKER, is_redacted, redaction_marker
 from srft_format.runtime import fewer_gc_pauses
 
-from .conversion import FileResult, RunContext, prediction_patches
+from .conversion import FileResult, RunContext, prediction_patches, unrecognised_files
 from .outcomes import Outcomes, load_outcomes
-from .reader import expand_inputs
+from .reader import InputFile, expand_inputs
 from .registry import get_converter
 from .scheduler import Batch, converted_batches
 
@@ -123,8 +123,11 @@ def convert_paths(inputs: Iterable[str], output: str | os.PathLike, *, source: s
     mode = "append" if is_dataset(output) else "create"
     storage_of_new = storage if mode == "create" else None  # an append keeps the dataset's own storage
     with fewer_gc_pauses(), DatasetWriter(output, mode=mode, storage=storage_of_new) as writer:
-        _Handoff(writer, summary, fail_fast, progress).take_all(
-            converted_batches(files, (context, fail_fast), jobs, writer.new_part_path))
+        try:
+            _Handoff(writer, summary, fail_fast, progress).take_all(
+                converted_batches(files, (context, fail_fast), jobs, writer.new_part_path))
+        except _Stopped as stop:
+            raise _stopped_in_many(stop, files, source) if len(files) > 1 else stop from None
         if not writer.added and not summary.duplicates and mode == "create":
             raise SrftError(Problem(f"nothing converted ({_why_nothing(summary)})", file=str(output)))
         for (fmt, version), (trajectories, source_files) in summary.sources_added.items():
@@ -204,16 +207,26 @@ def _why_nothing(summary: Summary) -> str:
     return "no trajectories in the input"
 
 
+class _Stopped(SrftError):
+    """A fail-fast run stopped at its first bad record."""
+
+
+def _stopped_in_many(stop: _Stopped, files: list[InputFile], source: str | None) -> SrftError:
+    """The first error of a mixed input, with the other files no converter reads and how to convert the rest."""
+    first = stop.problems[0]
+    others = unrecognised_files([f for f in files if f.name != first.file], get_converter(source) if source else None)
+    listed = f"; {len(others)} other file(s) no converter reads: {', '.join(others[:10])}" \
+        f"{', ...' if len(others) > 10 else ''}" if others else ""
+    return SrftError(replace(first, message=f"{first.message} (stopped at this file{listed}; --on-error skip "
+                                            "converts the other files and lists each one that fails)"))
+
+
 def _record_file(summary: Summary, result: FileResult, fail_fast: bool) -> None:
     """Account for one file: its errors (the first one ends a fail-fast run), refusal, formats, redactions."""
     summary.redactions.update(result.redactions)
     summary.evaluated |= result.evaluated
     if result.errors and fail_fast:
-        first = result.errors[0]
-        if summary.files > 1:  # a mixed folder: say how to convert the rest
-            first = replace(first, message=f"{first.message} (stopped at this file; --on-error skip converts the "
-                                           f"other files and lists each one that fails)")
-        raise SrftError(first)
+        raise _Stopped(result.errors[0])
     summary.errors += result.errors
     if result.refused:
         summary.refused.append((result.name, result.refused))

@@ -436,12 +436,17 @@ def test_unsupported_formats_are_named(tmp_path: Path, srft, name: str, content:
     assert len(run.stderr.strip().splitlines()) == 1
 
 
-def test_a_mixed_folder_that_fails_names_the_file_and_suggests_skip(corpus: Path, tmp_path: Path, srft) -> None:
+def test_a_mixed_folder_that_fails_names_the_files_and_suggests_skip(corpus: Path, tmp_path: Path, srft) -> None:
     shutil.copy(corpus_file(corpus, "swe-agent", "networking_1.traj"), tmp_path / "a.traj")
     (tmp_path / "b.json").write_bytes(b'{"name": "x", "initial_message": "fix", "transitions": []}')
+    (tmp_path / "c.jsonl").write_bytes(b'{"foo": 1}\n')
+    (tmp_path / "d.json").write_bytes(b"[1, 2")
+    shutil.copy(corpus_file(corpus, "swe-agent", "all_preds.jsonl"), tmp_path / "e.jsonl")  # refused, not failing
     run = srft("convert", tmp_path, "-o", tmp_path / "ds")
     assert run.code == 1 and "b.json: this looks like a Moatless Tools trajectory" in run.stderr
-    assert "--on-error skip" in run.stderr
+    assert "stopped at this file; 2 other file(s) no converter reads: c.jsonl, d.json; --on-error skip" \
+        in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and not (tmp_path / "ds").exists()
 
 
 def test_inputs_are_read_once(corpus: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
