@@ -78,7 +78,6 @@ class ResponseCache:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self.entries: dict[str, dict[str, Any]] = {}
-        self.torn = 0
         if self.path.exists() or self.path.is_symlink():
             with os.fdopen(_open_no_link(self.path, os.O_RDONLY), "rb") as f:
                 data = f.read()
@@ -87,7 +86,7 @@ class ResponseCache:
                     entry = orjson.loads(line)
                     self.entries[entry["key"]] = entry
                 except (orjson.JSONDecodeError, TypeError, KeyError):
-                    self.torn += 1  # torn last line of a killed run
+                    continue  # torn last line of a killed run: that answer is asked again
         self._file: Any = None
         self._flushed = time.monotonic()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -78,16 +78,6 @@ def write_document(document: Any, output: Path | None) -> None:
     with sink(output) as stream:
         stream.write(orjson.dumps(document, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
                      + b"\n")
-
-
-def write_jsonl(rows: Iterable[Any], output: Path | None) -> int:
-    """Stream ``rows`` as JSON Lines; returns how many were written."""
-    n = 0
-    with sink(output) as stream:
-        for row in rows:
-            stream.write(_json(row) + b"\n")
-            n += 1
-    return n
 
 
 def write_rows(rows: Any, fmt: str, output: Path | None, *, columns: list[str] | None = None,
